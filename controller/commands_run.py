@@ -1,0 +1,5 @@
+"""Placeholder: subcommands of this area are registered here."""
+
+
+def register(subparsers) -> None:
+    pass

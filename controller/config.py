@@ -1,0 +1,246 @@
+"""The controller's configuration: one YAML file, checked strictly before anything runs.
+
+A typo in a key that is silently ignored can leave agents running with the wrong policy
+for days, so an unknown key, a wrong type or a bad value is an error that names the key
+and the file. Every setting has a default; an empty file is a valid configuration.
+This module never touches the network, tmux or git.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(Exception):
+    """A configuration file that cannot be used; the message says where and what to do."""
+
+
+@dataclass(frozen=True)
+class GitHubConfig:
+    api_url: str = "https://api.github.com"
+    repo: str = ""
+    # Logins whose issues are worked on. Empty means: only the token's own login.
+    authors: list[str] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+    exclude_labels: list[str] = field(default_factory=list)
+    # A date (YYYY-MM-DD), "today", or empty for no limit.
+    created_since: str = ""
+    # What a pull request without any check means: "wait" for one, or "success"
+    # once no_checks_grace_s has passed since its head moved.
+    no_checks: str = "wait"
+    no_checks_grace_s: float = 120.0
+    poll_interval_s: float = 15.0
+    timeout_s: float = 20.0
+
+
+@dataclass(frozen=True)
+class RepoConfig:
+    # A local clone of github.repo; cloned from the forge when it does not exist.
+    path: str = "./repo"
+    # Empty means the remote's default branch.
+    base_branch: str = ""
+    branch_template: str = "fix/issue-{number}-{suffix}"
+    worktree_dir: str = "./worktrees"
+
+
+@dataclass(frozen=True)
+class TmuxConfig:
+    socket: str = "controller"
+    session_template: str = "worker-{number}"
+    width: int = 200
+    height: int = 50
+    poll_interval_s: float = 1.0
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    # A profile name shipped with the controller (claude-code, generic, scripted) or a
+    # path to a profile YAML file.
+    profile: str = "claude-code"
+    # Overrides the profile's command when set.
+    command: str = ""
+    # Extra environment for the agent; values are passed literally.
+    env: dict[str, str] = field(default_factory=dict)
+    # Names of variables copied from the controller's own environment.
+    pass_env: list[str] = field(default_factory=list)
+    # The GitHub token reaches the agent only when this is true.
+    pass_github_token: bool = False
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    max_workers: int = 3
+    stall_after_s: float = 180.0
+    max_nudges: int = 5
+    max_spawns: int = 3
+    max_ci_attempts: int = 3
+    # What to do with a tool permission prompt: "stall" (leave it to a person) or
+    # "accept" (press the profile's accept key).
+    permission: str = "stall"
+    # How long a pane must read the same before it counts as settled.
+    settle_s: float = 1.0
+    retry_backoff_s: float = 10.0
+    retry_backoff_max_s: float = 600.0
+
+
+@dataclass(frozen=True)
+class Config:
+    github: GitHubConfig = field(default_factory=GitHubConfig)
+    repo: RepoConfig = field(default_factory=RepoConfig)
+    tmux: TmuxConfig = field(default_factory=TmuxConfig)
+    agent: AgentConfig = field(default_factory=AgentConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    state_dir: str = "./state"
+    prompts_dir: str = ""
+    # Where relative paths in the file are resolved from (the file's folder).
+    base_dir: str = "."
+
+    def path(self, value: str) -> Path:
+        """A path setting resolved against the configuration file's folder."""
+        candidate = Path(value).expanduser()
+        return candidate if candidate.is_absolute() else Path(self.base_dir) / candidate
+
+    @property
+    def state_path(self) -> Path:
+        return self.path(self.state_dir)
+
+    @property
+    def prompts_path(self) -> Path:
+        if self.prompts_dir:
+            return self.path(self.prompts_dir)
+        return Path(__file__).resolve().parent.parent / "prompts"
+
+
+_CHOICES = {
+    ("github", "no_checks"): ("wait", "success"),
+    ("policy", "permission"): ("stall", "accept"),
+}
+
+
+def _type_name(annotation: Any) -> str:
+    origin = typing.get_origin(annotation)
+    if origin is list:
+        return "a list of " + _type_name(typing.get_args(annotation)[0]) + "s"
+    if origin is dict:
+        return "a mapping of strings"
+    return {str: "string", int: "integer", float: "number", bool: "true or false"}.get(
+        annotation, str(annotation)
+    )
+
+
+def _check_value(where: str, annotation: Any, value: Any) -> Any:
+    origin = typing.get_origin(annotation)
+    if origin is list:
+        (item,) = typing.get_args(annotation)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise ConfigError(f"{where} must be {_type_name(annotation)}, not {value!r}")
+        return [_check_value(f"{where}[{i}]", item, v) for i, v in enumerate(value)]
+    if origin is dict:
+        if value is None:
+            return {}
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            raise ConfigError(f"{where} must be a mapping of names to strings, not {value!r}")
+        return {k: _check_value(f"{where}.{k}", str, v) for k, v in value.items()}
+    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if annotation is str and value is None:
+        return ""
+    if annotation is bool and isinstance(value, bool):
+        return value
+    if annotation in (int, float) and isinstance(value, bool):
+        raise ConfigError(f"{where} must be {_type_name(annotation)}, not {value!r}")
+    if not isinstance(value, annotation):
+        raise ConfigError(f"{where} must be {_type_name(annotation)}, not {value!r}")
+    return value
+
+
+def _build(cls: type, data: Any, where: str, source: str) -> Any:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: {where or 'the file'} must be a mapping of keys to values")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls) if f.name != "base_dir"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        prefix = f"{where}." if where else ""
+        raise ConfigError(
+            f"{source}: unknown key {prefix}{unknown[0]!s}; known keys here: "
+            + ", ".join(sorted(known))
+        )
+    values = {}
+    for name in known & set(data):
+        annotation = hints[name]
+        key = f"{where}.{name}" if where else name
+        if dataclasses.is_dataclass(annotation):
+            values[name] = _build(annotation, data[name], key, source)
+            continue
+        try:
+            values[name] = _check_value(key, annotation, data[name])
+        except ConfigError as error:
+            raise ConfigError(f"{source}: {error}") from None
+        choices = _CHOICES.get((where, name))
+        if choices and values[name] not in choices:
+            raise ConfigError(
+                f"{source}: {key} must be one of {', '.join(choices)}, not {values[name]!r}"
+            )
+    return cls(**values)
+
+
+def _validate(config: Config, source: str) -> None:
+    policy = config.policy
+    for name in ("max_workers", "max_nudges", "max_spawns", "max_ci_attempts"):
+        if getattr(policy, name) < 0:
+            raise ConfigError(f"{source}: policy.{name} must be zero or more")
+    if config.github.repo and config.github.repo.count("/") != 1:
+        raise ConfigError(f"{source}: github.repo must look like OWNER/NAME, not {config.github.repo!r}")
+    if "{number}" not in config.repo.branch_template:
+        raise ConfigError(f"{source}: repo.branch_template must contain {{number}}")
+    if "{number}" not in config.tmux.session_template:
+        raise ConfigError(f"{source}: tmux.session_template must contain {{number}}")
+
+
+def from_mapping(data: Any, source: str = "<config>", base_dir: str | Path = ".") -> Config:
+    config = _build(Config, data, "", source)
+    config = dataclasses.replace(config, base_dir=str(base_dir))
+    _validate(config, source)
+    return config
+
+
+def load(path: str | Path | None, *, required: bool = False) -> Config:
+    """Read the configuration file; a missing optional file gives the defaults."""
+    path = Path(path) if path else Path("controller.yaml")
+    if not path.exists():
+        if required:
+            raise ConfigError(f"{path}: no such configuration file; `controller init` writes one")
+        return from_mapping({}, str(path), base_dir=Path.cwd())
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise ConfigError(f"{path}:{line}: not valid YAML: {problem}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot be read: {error}") from None
+    return from_mapping(data, str(path), base_dir=path.resolve().parent)
+
+
+def replace(config: Config, **sections: dict[str, Any]) -> Config:
+    """A copy with some fields of some sections changed, e.g. replace(c, policy={...})."""
+    changes = {}
+    for name, fields in sections.items():
+        current = getattr(config, name)
+        changes[name] = dataclasses.replace(current, **fields) if dataclasses.is_dataclass(current) else fields
+    return dataclasses.replace(config, **changes)
+
+
+__all__ = ["Config", "ConfigError", "load", "from_mapping", "replace"]
