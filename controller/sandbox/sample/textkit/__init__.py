@@ -1,0 +1,1 @@
+"""textkit: small text and number helpers."""
