@@ -1,5 +1,240 @@
-"""Placeholder: subcommands of this area are registered here."""
+"""`controller init`, `reconcile`, `run`, `doctor` and `demo`: the commands that act.
+
+Each one takes the state directory's lock first, so two controllers never act on the
+same issues; the second says who holds the lock and exits non-zero (or waits with
+`--wait`). Exit status: 0 when the pass ran, 2 for a problem a person must fix
+(configuration, lock, GitHub unreachable).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import threading
+from pathlib import Path
+
+from controller import config as config_module
+from controller.cli import UsageError
+
+INIT_TEMPLATE = """\
+# controller.yaml: settings for the issue controller. Every key is optional;
+# the values shown are the defaults. Paths are relative to this file.
+
+github:
+  api_url: https://api.github.com      # or a sandbox forge: http://127.0.0.1:PORT
+  repo: {repo}                 # OWNER/NAME
+  authors: []                          # whose issues to work on; empty: the token's own login
+  labels: []                           # issues must carry all of these labels
+  exclude_labels: []                   # issues with any of these are left alone
+  created_since: ""                    # YYYY-MM-DD, "today", or empty
+  no_checks: wait                      # a PR without checks: wait, or success after the grace
+  no_checks_grace_s: 120
+  poll_interval_s: 15                  # GitHub is read this often (conditional requests)
+  timeout_s: 20
+
+repo:
+  path: ./repo                         # local clone; cloned on first start when missing
+  base_branch: ""                      # empty: the remote's default branch
+  branch_template: "fix/issue-{{number}}-{{suffix}}"
+  worktree_dir: ./worktrees
+
+tmux:
+  socket: controller                   # a private tmux server: tmux -L controller ls
+  session_template: "worker-{{number}}"
+  width: 200
+  height: 50
+  poll_interval_s: 1
+
+agent:
+  profile: claude-code                 # claude-code, generic, scripted, or a profile file
+  command: ""                          # overrides the profile's command
+  env: {{}}                              # extra variables for the agent
+  pass_env: []                         # variables copied from this process's environment
+  pass_github_token: false             # the agent gets GITHUB_TOKEN only when true
+
+policy:
+  max_workers: 3                       # agents at once; others wait in `discovered`
+  stall_after_s: 180                   # idle this long: stalled, then nudged
+  max_nudges: 5
+  max_spawns: 3
+  max_ci_attempts: 3
+  permission: stall                    # a permission prompt: stall (ask a person) or accept
+  settle_s: 1
+  retry_backoff_s: 10
+  retry_backoff_max_s: 600
+
+state_dir: ./state
+"""
+
+
+def _load(args) -> config_module.Config:
+    return config_module.load(args.config, required=False)
+
+
+def _state_path(args, config) -> Path:
+    from controller.app import state_dir
+
+    return state_dir(config, args.state_dir)
+
+
+def cmd_init(args) -> int:
+    from controller.store import Store
+
+    path = Path(args.config or "controller.yaml")
+    if path.exists():
+        print(f"{path} exists; left as it is")
+    else:
+        path.write_text(INIT_TEMPLATE.format(repo=args.repo or '""'), encoding="utf-8")
+        print(f"wrote {path}")
+    config = config_module.load(path, required=True)
+    state = _state_path(args, config)
+    Store.open(state)
+    print(f"state directory ready: {state}")
+    return 0
+
+
+def _enter_lock(store, wait: bool):
+    from controller.store import LockHeld
+
+    manager = store.lock(wait=wait)
+    try:
+        manager.__enter__()
+    except LockHeld as error:
+        raise UsageError(f"{error}; another controller is acting on this state directory "
+                         "(use --wait to wait for it)") from None
+    return manager
+
+
+def cmd_reconcile(args) -> int:
+    from controller.app import open_reconciler
+
+    config = _load(args)
+    state = _state_path(args, config)
+    with open_reconciler(config, state, settle=False) as reconciler:
+        lock = None if args.dry_run else _enter_lock(reconciler.store, args.wait)
+        try:
+            report = reconciler.run_pass(dry_run=args.dry_run, only=args.issue)
+        finally:
+            if lock is not None:
+                lock.__exit__(None, None, None)
+    prefix = "would: " if args.dry_run else ""
+    for line in report.steps:
+        print(prefix + line)
+    for line in report.invalid:
+        print(f"skipped: {line}", file=sys.stderr)
+    for line in report.errors:
+        print(f"error: {line}", file=sys.stderr)
+    if report.github_error:
+        print(f"controller: GitHub could not be read: {report.github_error}", file=sys.stderr)
+        return 2
+    if not report.steps and not args.dry_run:
+        print("nothing to do")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from controller.app import open_reconciler
+    from controller.watch import run_forever, stop_on_signals
+
+    config = _load(args)
+    state = _state_path(args, config)
+    stop = threading.Event()
+    with open_reconciler(config, state, settle=True) as reconciler:
+        stop_on_signals(stop, reconciler.stop)
+        lock = _enter_lock(reconciler.store, args.wait)
+        try:
+            run_forever(
+                lambda refresh: reconciler.run_pass(refresh_github=refresh),
+                state,
+                pane_interval=config.tmux.poll_interval_s,
+                github_interval=config.github.poll_interval_s,
+                stop=stop,
+            )
+        finally:
+            lock.__exit__(None, None, None)
+    return 0
+
+
+def cmd_doctor(args) -> int:
+    problems: list[str] = []
+    notes: list[str] = []
+
+    def check(ok: bool, good: str, bad: str) -> None:
+        (notes if ok else problems).append(good if ok else bad)
+
+    try:
+        config = _load(args)
+    except config_module.ConfigError as error:
+        print(f"config: {error}")
+        return 2
+    check(True, f"config: {args.config or 'controller.yaml'} is valid", "")
+    check(bool(shutil.which("tmux")), "tmux: found", "tmux: not found; install tmux")
+    check(bool(shutil.which("git")), "git: found", "git: not found; install git")
+    from controller import screens
+
+    try:
+        profile = screens.load_profile(config.agent.profile)
+        command = config.agent.command.split()[:1] if config.agent.command else profile.command[:1]
+        found = bool(command) and bool(shutil.which(command[0]))
+        check(found, f"agent: {command[0]} found", f"agent: {command[0] if command else '?'} "
+              "not found on PATH; install it or set agent.command")
+    except Exception as error:
+        problems.append(f"agent profile: {error}")
+    check(bool(config.github.repo), f"github.repo: {config.github.repo}",
+          "github.repo: not set; write OWNER/NAME in controller.yaml")
+    from controller.github import GitHub, resolve_token
+
+    token = resolve_token()
+    if not token:
+        problems.append("token: none; set GITHUB_TOKEN or GH_TOKEN, or `gh auth login`")
+    elif config.github.repo:
+        try:
+            with GitHub.from_config(config.github, token) as github:
+                login = github.viewer()
+                repo = github.repository()
+                notes.append(f"github: {config.github.api_url} answers; token is {login}")
+                notes.append(f"repository: {repo.get('full_name')} "
+                             f"(default branch {repo.get('default_branch')})")
+        except Exception as error:
+            problems.append(f"github: {error}")
+    for line in notes:
+        print(f"ok    {line}")
+    for line in problems:
+        print(f"FIX   {line}")
+    return 2 if problems else 0
+
+
+def cmd_demo(args) -> int:
+    from controller.sandbox import demo
+
+    return demo.main(issues=args.issues, agent=args.agent, directory=args.dir,
+                     timeout=args.timeout, keep=args.keep)
 
 
 def register(subparsers) -> None:
-    pass
+    parser = subparsers.add_parser("init", help="write a commented controller.yaml")
+    parser.add_argument("--repo", default="", help="OWNER/NAME to put in the file")
+    parser.set_defaults(func=cmd_init)
+
+    parser = subparsers.add_parser("reconcile", help="one pass: observe, decide, act, record")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    parser.add_argument("--issue", type=int, default=None, help="only this issue")
+    parser.add_argument("--wait", action="store_true", help="wait for another controller")
+    parser.set_defaults(func=cmd_reconcile)
+
+    parser = subparsers.add_parser("run", help="run until stopped (SIGINT/SIGTERM)")
+    parser.add_argument("--wait", action="store_true", help="wait for another controller")
+    parser.set_defaults(func=cmd_run)
+
+    parser = subparsers.add_parser("doctor", help="check tmux, git, agent, token and config")
+    parser.set_defaults(func=cmd_doctor)
+
+    parser = subparsers.add_parser("demo", help="the whole job on the embedded sandbox")
+    parser.add_argument("--issues", type=int, default=3, help="how many issues to file")
+    parser.add_argument("--agent", choices=("scripted", "claude"), default="scripted")
+    parser.add_argument("--dir", default=None, help="where to keep everything it makes")
+    parser.add_argument("--timeout", type=float, default=600.0, help="give up after seconds")
+    parser.add_argument("--keep", action="store_true",
+                        help="leave the agents' tmux server running at the end")
+    parser.set_defaults(func=cmd_demo)
+

@@ -1,0 +1,61 @@
+"""Builds a reconciler from a configuration: the adapters, the store, the profile.
+
+Kept apart from the CLI so tests and the benchmark suite build the same object the
+commands do. Nothing here decides anything; it only opens and closes things, in an
+order that leaves no process or file handle behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+from controller import screens
+from controller.config import Config, ConfigError
+from controller.github import GitHub, resolve_token
+from controller.reconcile import Reconciler
+from controller.sessions import Sessions
+from controller.store import Store
+from controller.worktrees import Worktrees, ensure_clone
+
+
+def state_dir(config: Config, override: str | None) -> Path:
+    return Path(override).resolve() if override else config.state_path.resolve()
+
+
+def require_token(token: str | None) -> str:
+    if not token:
+        raise ConfigError(
+            "no GitHub token: set GITHUB_TOKEN (or GH_TOKEN), or log in with `gh auth login`"
+        )
+    return token
+
+
+@contextlib.contextmanager
+def open_reconciler(config: Config, state_path: Path, *, settle: bool = True,
+                    token: str | None = None, github: GitHub | None = None
+                    ) -> Iterator[Reconciler]:
+    if not config.github.repo:
+        raise ConfigError("github.repo is not set; write OWNER/NAME in controller.yaml")
+    profile = screens.load_profile(config.agent.profile)
+    store = Store.open(state_path)
+    own_github = github is None
+    if github is None:
+        github = GitHub.from_config(config.github, require_token(token or resolve_token()))
+    repo_path = config.path(config.repo.path)
+    try:
+        if not repo_path.exists():
+            ensure_clone(repo_path, github.repository()["clone_url"])
+        worktrees = Worktrees(repo_path, config.path(config.repo.worktree_dir),
+                              branch_template=config.repo.branch_template,
+                              base_branch=config.repo.base_branch)
+        try:
+            sessions = Sessions(config.tmux.socket, width=config.tmux.width,
+                                height=config.tmux.height)
+            yield Reconciler(config, store, github, sessions, worktrees, profile, settle=settle)
+        finally:
+            worktrees.close()
+    finally:
+        if own_github:
+            github.close()

@@ -1,0 +1,412 @@
+"""One pass of the controller: observe everything, decide per issue, act, record.
+
+The pass is level-triggered: it never trusts what it did last time, only what it
+sees now, so a crash at any point is repaired by the next pass. Actions adopt what
+already exists (branch, worktree, session, pull request) and re-check, right before
+a side effect, that the issue is still open and was not closed by hand meanwhile.
+One issue's failure is recorded on that issue, with a retry time, and never stops
+the others. This module wires adapters together; the judgement is in `decide`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from controller import decide as decisions
+from controller import delivery, launch, prompts, screens
+from controller.config import Config
+from controller.observation import CIView, IssueView, Observation, PaneView, PullView
+from controller.record import Record, utc_now_iso
+
+log = logging.getLogger(__name__)
+
+MAX_STEPS_PER_ISSUE = 12
+
+
+class ActionFailed(Exception):
+    """A side effect did not take; the message is recorded on the issue."""
+
+
+@dataclass
+class PassReport:
+    steps: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    invalid: list[str] = field(default_factory=list)
+    github_error: str | None = None
+
+
+@dataclass
+class _GitHubSnapshot:
+    at: float
+    issues: dict[int, IssueView]
+    pulls: dict[int, PullView]
+    ci: dict[int, CIView]
+    bodies: dict[int, str]
+
+
+class Reconciler:
+    """Holds the adapters for the life of a `controller run` (or one `reconcile`)."""
+
+    def __init__(self, config: Config, store, github, sessions, worktrees, profile,
+                 *, settle: bool = True, clock=time.time):
+        self.config = config
+        self.store = store
+        self.github = github
+        self.sessions = sessions
+        self.worktrees = worktrees
+        self.profile = profile
+        self.clock = clock
+        self.settler = screens.Settler() if settle else None
+        self._snapshot: _GitHubSnapshot | None = None
+        self._viewer: str | None = None
+        self._stopping = False
+
+    # -- observe -----------------------------------------------------------------
+
+    def session_name(self, number: int) -> str:
+        return self.config.tmux.session_template.format(number=number)
+
+    def _authors(self) -> list[str]:
+        if self.config.github.authors:
+            return list(self.config.github.authors)
+        if self._viewer is None:
+            self._viewer = self.github.viewer()
+        return [self._viewer]
+
+    def _observe_github(self, records: dict[int, Record], now: float) -> _GitHubSnapshot:
+        cfg = self.config.github
+        authors = self._authors()
+        issues: dict[int, IssueView] = {}
+        bodies: dict[int, str] = {}
+        for issue in self.github.open_issues(
+            authors=authors, labels=cfg.labels, exclude_labels=cfg.exclude_labels,
+            created_since=cfg.created_since,
+        ):
+            issues[issue.number] = _issue_view(issue, eligible=True)
+            bodies[issue.number] = issue.body or ""
+        for number, record in records.items():
+            if number in issues or record.state == "closed":
+                continue
+            issue = self.github.issue(number)
+            issues[number] = _issue_view(issue, eligible=issue.author in authors)
+            bodies[number] = issue.body or ""
+
+        pulls: dict[int, PullView] = {}
+        ci: dict[int, CIView] = {}
+        tracked = [r for r in records.values() if r.state != "closed" or r.issue in issues]
+        if tracked:
+            all_pulls = self.github.pulls()
+            for record in tracked:
+                pull = self.github.pull_for_issue(record.issue, record.branch or "", all_pulls)
+                if pull is None:
+                    continue
+                pulls[record.issue] = PullView(pull.number, pull.url, pull.state, pull.merged,
+                                               pull.head_ref, pull.head_sha)
+                result = self.github.ci(pull.head_sha, no_checks=cfg.no_checks,
+                                        grace_s=cfg.no_checks_grace_s)
+                ci[record.issue] = CIView(result.status, pull.head_sha, tuple(result.failed))
+        return _GitHubSnapshot(now, issues, pulls, ci, bodies)
+
+    def _observe_panes(self, records: dict[int, Record], now: float) -> dict[int, PaneView]:
+        panes = self.sessions.list()
+        wanted = {self.session_name(n): n for n in records}
+        live = [name for name, info in panes.items() if name in wanted and not info.dead]
+        captures = self.sessions.capture_many(live) if live else {}
+        views: dict[int, PaneView] = {}
+        for name, info in panes.items():
+            number = wanted.get(name)
+            if number is None:
+                continue
+            text = captures.get(name, "")
+            raw = screens.classify(text, self.profile, dead=info.dead,
+                                   current_command=info.current_command, title=info.title)
+            settled = raw
+            if self.settler is not None and not info.dead:
+                settled, _since = self.settler.observe(name, raw, text, time.monotonic())
+            views[number] = PaneView(session=name, dead=info.dead, reading=settled, raw=raw)
+        if self.settler is not None:
+            for name in set(wanted) - set(panes):
+                self.settler.forget(name)
+        return views
+
+    def _observe_worktrees(self, records: dict[int, Record]) -> dict[int, str]:
+        by_branch = self.worktrees.list()
+        found = {}
+        for number, record in records.items():
+            info = by_branch.get(record.branch) if record.branch else None
+            if info is not None:
+                found[number] = str(info.path)
+        return found
+
+    def observe(self, records: dict[int, Record], *, refresh_github: bool = True
+                ) -> Observation:
+        now = self.clock()
+        obs = Observation(now=now)
+        if refresh_github or self._snapshot is None:
+            try:
+                self._snapshot = self._observe_github(records, now)
+            except Exception as error:  # any adapter failure: nothing recorded from it
+                obs.github_ok = False
+                obs.github_error = str(error)
+                log.warning("github read failed, nothing recorded from it: %s", error)
+        if self._snapshot is not None and obs.github_ok:
+            obs.issues = dict(self._snapshot.issues)
+            obs.pulls = dict(self._snapshot.pulls)
+            obs.ci = dict(self._snapshot.ci)
+        obs.panes = self._observe_panes(records, now)
+        obs.worktrees = self._observe_worktrees(records)
+        return obs
+
+    # -- one pass ------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask a running pass to stop after the write in progress."""
+        self._stopping = True
+
+    def run_pass(self, *, refresh_github: bool = True, dry_run: bool = False,
+                 only: int | None = None) -> PassReport:
+        report = PassReport()
+        if not dry_run:
+            for edit in self.store.hand_edits():
+                if only is None or edit.issue == only:
+                    record = self.store.accept(edit)
+                    before = edit.before.state if edit.before else "new"
+                    log.info("#%s %s -> %s: edited by hand", edit.issue, before, record.state)
+
+        loaded = self.store.load_all()
+        records: dict[int, Record] = {}
+        for number, item in sorted(loaded.items()):
+            if isinstance(item, Record):
+                records[number] = item
+            else:
+                report.invalid.append(f"{item.path}: {item.error}")
+                log.error("#%s skipped: %s", number if number is not None else "?", item.error)
+        invalid_numbers = {n for n, item in loaded.items() if not isinstance(item, Record)}
+
+        obs = self.observe(records, refresh_github=refresh_github)
+        if not obs.github_ok:
+            report.github_error = obs.github_error
+
+        for number, view in sorted(obs.issues.items()):
+            if number in records or number in invalid_numbers:
+                continue
+            if only is not None and number != only:
+                continue
+            step = decisions.new_record_step(view)
+            if step is None:
+                continue
+            report.steps.append(step.describe(number, "new"))
+            if not dry_run:
+                records[number] = self.store.create(
+                    Record(issue=number, state="discovered", **step.fields), step.reason)
+                log.info("#%s new -> discovered: %s", number, step.reason)
+
+        ctx = self._context(records, obs)
+        for number in sorted(records):
+            if only is not None and number != only:
+                continue
+            if self._stopping:
+                break
+            self._advance(records[number], obs, ctx, report, dry_run)
+        return report
+
+    def _context(self, records: dict[int, Record], obs: Observation) -> decisions.Context:
+        policy = self.config.policy
+        return decisions.Context(
+            now=obs.now,
+            stall_after_s=policy.stall_after_s,
+            max_nudges=policy.max_nudges,
+            max_spawns=policy.max_spawns,
+            max_ci_attempts=policy.max_ci_attempts,
+            permission=policy.permission,
+            dialog_keys=dict(self.profile.dialog_keys),
+            permission_keys=list(getattr(self.profile, "permission_accept_keys", []) or []),
+            may_start=decisions.worker_slots(list(records.values()), obs.issues,
+                                             policy.max_workers),
+        )
+
+    def _advance(self, record: Record, obs: Observation, ctx: decisions.Context,
+                 report: PassReport, dry_run: bool) -> None:
+        for _ in range(MAX_STEPS_PER_ISSUE):
+            step = decisions.decide(record, obs, ctx)
+            if step is None:
+                return
+            line = step.describe(record.issue, record.state)
+            report.steps.append(line)
+            if dry_run:
+                return
+            try:
+                results = self._act(step, record, obs)
+            except Exception as error:
+                self._record_failure(record, step, error, report)
+                return
+            record = self._record(record, step, results)
+            if self._stopping or step.action in ("launch", "nudge", "keys", "submit_draft"):
+                # The agent's screen changed because of us; read it again next pass.
+                return
+
+    def _record(self, record: Record, step: decisions.Step, results: dict[str, Any]
+                ) -> Record:
+        fields = {**step.fields, **results}
+        if record.attempts or record.retry_at:
+            fields.update(attempts=0, retry_at=None)
+        if step.dest:
+            updated = self.store.transition(record.issue, step.dest, step.reason, **fields)
+            log.info("#%s %s -> %s: %s", record.issue, record.state, step.dest, step.reason)
+            return updated
+        if step.forced_done:
+            fields["forced"] = False
+        if fields:
+            updated = self.store.update(record.issue, **fields)
+            if step.action:
+                log.info("#%s %s: %s", record.issue, step.action, step.reason)
+            return updated
+        if step.action:
+            log.info("#%s %s: %s", record.issue, step.action, step.reason)
+        return record
+
+    def _record_failure(self, record: Record, step: decisions.Step, error: Exception,
+                        report: PassReport) -> None:
+        policy = self.config.policy
+        attempts = record.attempts + 1
+        delay = min(policy.retry_backoff_max_s, policy.retry_backoff_s * 2 ** (attempts - 1))
+        message = f"{step.action or 'step'} failed: {error}"
+        report.errors.append(f"#{record.issue} {message}")
+        log.error("#%s %s; retrying in %.0fs", record.issue, message, delay)
+        try:
+            self.store.update(record.issue, error=message[:500], attempts=attempts,
+                              retry_at=utc_now_iso(self.clock() + delay))
+        except Exception as write_error:
+            log.error("#%s could not record the failure: %s", record.issue, write_error)
+
+    # -- act -----------------------------------------------------------------------
+
+    def _still_wanted(self, number: int) -> None:
+        current = self.store.load(number)
+        if not isinstance(current, Record) or current.state == "closed":
+            raise ActionFailed("the state file changed meanwhile; skipped")
+        issue = self.github.issue(number)
+        if issue.state != "open":
+            raise ActionFailed("the issue was closed meanwhile; skipped")
+
+    def _act(self, step: decisions.Step, record: Record, obs: Observation) -> dict[str, Any]:
+        action = step.action
+        number = record.issue
+        name = self.session_name(number)
+        if action is None:
+            return {}
+        if action == "ensure_worktree":
+            self._still_wanted(number)
+            info = self.worktrees.ensure(number)
+            obs.worktrees[number] = str(info.path)
+            return {"branch": info.branch, "worktree": str(info.path)}
+        if action == "launch":
+            self._still_wanted(number)
+            return self._launch(record, obs, step.args)
+        if action == "nudge":
+            text = self._render(step.args["prompt"], record,
+                                failed_checks=step.args.get("failed_checks", ""))
+            self._deliver(name, text)
+            return {}
+        if action == "keys":
+            self.sessions.send_keys(name, *step.args["keys"])
+            return {}
+        if action == "submit_draft":
+            result = delivery.submit_draft(self.sessions, name, self.profile)
+            if not result.ok:
+                raise ActionFailed(result.error or "the draft stayed in the input box")
+            return {}
+        if action == "stop_agent":
+            self._stop(number, obs)
+            return {}
+        if action == "remove_worktree":
+            self._remove_worktree(number, obs)
+            return {}
+        if action == "cleanup":
+            self._stop(number, obs)
+            self._remove_worktree(number, obs)
+            return {}
+        if action == "comment":
+            self.github.comment(number, step.args["text"])
+            return {}
+        if action == "create":
+            return {}
+        raise ActionFailed(f"unknown action {action}")
+
+    def _stop(self, number: int, obs: Observation) -> None:
+        name = self.session_name(number)
+        if self.sessions.exists(name):
+            self.sessions.stop(name)
+        obs.panes.pop(number, None)
+        if self.settler is not None:
+            self.settler.forget(name)
+
+    def _remove_worktree(self, number: int, obs: Observation) -> None:
+        result = self.worktrees.remove(number)
+        obs.worktrees.pop(number, None)
+        kept = getattr(result, "kept", None)
+        if kept:
+            log.warning("#%s worktree kept: %s", number, kept)
+
+    def _launch(self, record: Record, obs: Observation, args: dict[str, Any]) -> dict[str, Any]:
+        number = record.issue
+        name = self.session_name(number)
+        worktree = Path(record.worktree or obs.worktrees.get(number) or "")
+        if not record.worktree or not worktree.is_dir():
+            info = self.worktrees.ensure(number)
+            worktree = Path(info.path)
+        if args.get("restart") and self.sessions.exists(name):
+            self.sessions.stop(name)
+        command, env = launch.agent_launch(self.profile, self.config, number=number,
+                                           worktree=worktree, resume=bool(args.get("resume")))
+        self.sessions.start(name, worktree, command, env)
+        text = self._render("issue-solver", record.replace(worktree=str(worktree)))
+        self._deliver(name, text)
+        obs.panes[number] = PaneView(session=name)
+        return {"session": name, "worktree": str(worktree)}
+
+    def _deliver(self, name: str, text: str) -> None:
+        result = delivery.deliver(self.sessions, name, text, self.profile,
+                                  ready_timeout=self.profile.ready_timeout_s)
+        if not result.ok:
+            raise ActionFailed(result.error or "the prompt was not submitted")
+
+    def _render(self, template: str, record: Record, **extra: str) -> str:
+        body = ""
+        comments = ""
+        if self._snapshot is not None:
+            body = self._snapshot.bodies.get(record.issue, "")
+        if template in ("issue-solver",) and hasattr(self.github, "comments"):
+            authors = self._authors()
+            found = self.github.comments(record.issue, authors=authors)
+            comments = "\n\n".join(f"{c.author} wrote:\n{c.body}" for c in found)
+        values = {
+            "number": record.issue,
+            "title": prompts.sanitize_issue_text(record.title or ""),
+            "url": record.url or "",
+            "branch": record.branch or "",
+            "repository": self.config.github.repo,
+            "body": prompts.sanitize_issue_text(body),
+            "comments": prompts.sanitize_issue_text(comments) or "(none)",
+            "failed_checks": prompts.sanitize_issue_text(extra.get("failed_checks", "")),
+            "pr": record.pr or "",
+        }
+        return prompts.render(self.config.prompts_path, template, **values)
+
+
+def _issue_view(issue, *, eligible: bool) -> IssueView:
+    return IssueView(
+        number=issue.number,
+        title=issue.title,
+        url=issue.url,
+        state=issue.state,
+        state_reason=issue.state_reason,
+        author=issue.author,
+        eligible=eligible,
+        created_at=issue.created_at or "",
+        updated_at=issue.updated_at or "",
+    )

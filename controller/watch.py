@@ -1,0 +1,89 @@
+"""What wakes the reconciler during `controller run`: file events and timers.
+
+A hand edit of a state file should take effect within about a second, so a watchdog
+observer on the state directory wakes the loop at once; panes are read on a short
+timer and GitHub on a longer one (cheap, thanks to conditional requests). The loop
+never sleeps through a stop request: SIGINT and SIGTERM finish the write in
+progress and return, and the agents keep running for the next start to adopt.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+log = logging.getLogger(__name__)
+
+
+class _Wake(FileSystemEventHandler):
+    def __init__(self, event: threading.Event):
+        self.event = event
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        path = str(getattr(event, "dest_path", "") or event.src_path)
+        name = Path(path).name
+        if name.startswith("issue-") and name.endswith(".yaml"):
+            self.event.set()
+
+
+class StateDirWatcher:
+    """Sets an event whenever an `issue-N.yaml` file in the state directory changes."""
+
+    def __init__(self, state_dir: Path):
+        self.wake = threading.Event()
+        self._observer = Observer()
+        self._observer.daemon = True
+        self._observer.schedule(_Wake(self.wake), str(state_dir), recursive=False)
+        self._observer.start()
+
+    def wait(self, timeout: float) -> bool:
+        woke = self.wake.wait(max(0.0, timeout))
+        self.wake.clear()
+        return woke
+
+    def close(self) -> None:
+        self._observer.stop()
+        self._observer.join(timeout=5)
+
+
+def run_forever(run_pass: Callable[[bool], object], state_dir: Path, *, pane_interval: float,
+                github_interval: float, stop: threading.Event,
+                on_pass: Callable[[object], None] | None = None) -> None:
+    """Call `run_pass(refresh_github)` whenever something may have changed, until `stop`."""
+    watcher = StateDirWatcher(state_dir)
+    next_github = 0.0
+    try:
+        while not stop.is_set():
+            refresh = time.monotonic() >= next_github
+            if refresh:
+                next_github = time.monotonic() + github_interval
+            report = run_pass(refresh)
+            if on_pass is not None:
+                on_pass(report)
+            timeout = min(pane_interval, max(0.0, next_github - time.monotonic()))
+            deadline = time.monotonic() + timeout
+            while not stop.is_set() and time.monotonic() < deadline:
+                if watcher.wait(min(0.2, deadline - time.monotonic())):
+                    break
+    finally:
+        watcher.close()
+
+
+def stop_on_signals(stop: threading.Event, on_stop: Callable[[], None] | None = None) -> None:
+    """SIGINT and SIGTERM set `stop`; the pass in progress finishes its current write."""
+
+    def handler(signum, _frame):
+        log.info("received %s; stopping after the current write", signal.Signals(signum).name)
+        stop.set()
+        if on_stop is not None:
+            on_stop()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
