@@ -1,0 +1,232 @@
+"""The agents' tmux sessions: start, read, type into, stop, on one private socket.
+
+Each agent lives in its own detached tmux session so a person can watch or take over at
+any time, and so the agent outlives the controller: a restarted controller adopts the
+sessions it finds. The reconciler reads every pane in one `list-panes` call and the
+screens it needs in one chained `capture-pane` call, because it does so every second.
+
+This is the only module that imports libtmux. It must never touch a tmux server other
+than the configured socket, never match a session by prefix (`worker-1` is not
+`worker-12`), never pass a command through a shell string, and never let the tmux
+server's own environment leak into an agent.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import libtmux
+
+log = logging.getLogger(__name__)
+
+_FIELDS = (
+    "session_name", "pane_id", "pane_dead", "pane_dead_status", "pane_current_command",
+    "pane_pid", "pane_width", "pane_height", "pane_title",
+)
+# Unit separator: cannot appear in a session name or a pane title we care about.
+_SEP = "\x1f"
+_CAPTURE_MARK = "\x1f-- end of capture --\x1f"
+# tmux refuses client messages above about 16 KiB; long text is sent in pieces.
+_CHUNK = 2000
+
+
+class SessionError(Exception):
+    """A tmux command failed; the message names the session and tmux's own words."""
+
+
+@dataclass(frozen=True)
+class PaneInfo:
+    session: str
+    pane_id: str
+    dead: bool
+    dead_status: int | None
+    current_command: str
+    title: str
+    pid: int | None
+    width: int
+    height: int
+
+
+def _target(name: str) -> str:
+    # "=" asks for the exact session name; the ":" makes it a window (and pane) target.
+    return f"={name}:"
+
+
+def _int_or_none(value: str) -> int | None:
+    return int(value) if value.strip().lstrip("-").isdigit() else None
+
+
+class Sessions:
+    """The sessions on one tmux socket, each running one agent in one pane."""
+
+    def __init__(self, socket: str, *, width: int = 200, height: int = 50):
+        self.socket = socket
+        self.width = width
+        self.height = height
+        self._server = libtmux.Server(socket_name=socket, config_file=os.devnull)
+
+    def _run(self, *args: str, check: bool = True) -> list[str]:
+        result = self._server.cmd(*args)
+        if check and result.returncode != 0:
+            raise SessionError(
+                f"tmux -L {self.socket} {args[0]} failed: {' '.join(result.stderr).strip()}"
+            )
+        return result.stdout
+
+    def list(self) -> dict[str, PaneInfo]:
+        """Every session's first pane, from one tmux call; {} when no server runs."""
+        fmt = _SEP.join(f"#{{{field}}}" for field in _FIELDS)
+        result = self._server.cmd("list-panes", "-a", "-F", fmt)
+        if result.returncode != 0:
+            stderr = " ".join(result.stderr)
+            if "no server running" in stderr or "error connecting" in stderr:
+                return {}
+            raise SessionError(f"tmux -L {self.socket} list-panes failed: {stderr}")
+        panes: dict[str, PaneInfo] = {}
+        for line in result.stdout:
+            values = line.split(_SEP)
+            if len(values) != len(_FIELDS):
+                continue
+            name, pane_id, dead, status, command, pid, width, height, title = values
+            panes.setdefault(name, PaneInfo(
+                session=name, pane_id=pane_id, dead=dead == "1",
+                dead_status=_int_or_none(status) if dead == "1" else None,
+                current_command=command, title=title, pid=_int_or_none(pid),
+                width=int(width), height=int(height),
+            ))
+        return panes
+
+    def exists(self, name: str) -> bool:
+        return self._server.cmd("has-session", "-t", f"={name}").returncode == 0
+
+    def capture(self, name: str, *, ansi: bool = False) -> str:
+        """The visible screen of the session's pane, without scrollback."""
+        flags = ["-p", "-e"] if ansi else ["-p"]
+        return "\n".join(self._run("capture-pane", *flags, "-t", _target(name))).rstrip("\n")
+
+    def capture_many(self, names: list[str], *, ansi: bool = False) -> dict[str, str]:
+        """Screens of several sessions from one tmux invocation; gone sessions are left out."""
+        alive = [name for name in names if name in self.list()]
+        if not alive:
+            return {}
+        flags = ["-p", "-e"] if ansi else ["-p"]
+        args: list[str] = []
+        for name in alive:
+            args += ["capture-pane", *flags, "-t", _target(name), ";",
+                     "display-message", "-p", _CAPTURE_MARK, ";"]
+        result = self._server.cmd(*args[:-1])
+        if result.returncode != 0:
+            # A session ended between the listing and the capture: read the rest one by one.
+            screens = {}
+            for name in alive:
+                try:
+                    screens[name] = self.capture(name, ansi=ansi)
+                except SessionError:
+                    continue
+            return screens
+        blocks = "\n".join(result.stdout).split(_CAPTURE_MARK)
+        return {name: block.removeprefix("\n").rstrip("\n")
+                for name, block in zip(alive, blocks, strict=False)}
+
+    def start(self, name: str, cwd: Path, command: list[str], env: dict[str, str]) -> PaneInfo:
+        """Start `command` in a new detached session, or adopt a live one of that name.
+
+        The command runs through `env -i` with exactly `env`, so nothing of the tmux
+        server's environment reaches it. The pane stays after the command exits so a dead
+        agent is seen, not mistaken for a missing session.
+        """
+        existing = self.list().get(name)
+        if existing is not None and not existing.dead:
+            log.info("adopted live session %s", name)
+            return existing
+        if existing is not None:
+            self.stop(name)
+        if not command:
+            raise SessionError(f"session {name}: the agent command is empty; check the profile")
+        env_binary = shutil.which("env") or "env"
+        argv = [env_binary, "-i", "--", *(f"{key}={value}" for key, value in env.items()),
+                *command]
+        self._run(
+            "new-session", "-d", "-s", name, "-x", str(self.width), "-y", str(self.height),
+            "-c", str(cwd), *argv, ";",
+            "set-option", "-w", "-t", _target(name), "remain-on-exit", "on", ";",
+            "set-option", "-w", "-t", _target(name), "window-size", "manual", ";",
+            "set-option", "-t", _target(name), "status", "off",
+        )
+        log.info("started session %s in %s running %s", name, cwd, command[0])
+        info = self.list().get(name)
+        if info is None:
+            raise SessionError(f"session {name}: tmux started it but it is already gone")
+        return info
+
+    def send_text(self, name: str, text: str) -> None:
+        """Type `text` literally, in pieces small enough for tmux."""
+        for start in range(0, len(text), _CHUNK):
+            self._run("send-keys", "-t", _target(name), "-l", "--", text[start:start + _CHUNK])
+
+    def paste_text(self, name: str, text: str) -> None:
+        """Paste `text` as one bracketed paste (when the program asked for it)."""
+        buffer = f"controller-{name}"
+        self._run("set-buffer", "-b", buffer, "--", text[:_CHUNK])
+        for start in range(_CHUNK, len(text), _CHUNK):
+            self._run("set-buffer", "-a", "-b", buffer, "--", text[start:start + _CHUNK])
+        self._run("paste-buffer", "-p", "-d", "-b", buffer, "-t", _target(name))
+
+    def send_keys(self, name: str, *keys: str) -> None:
+        """Press tmux keys (Enter, Escape, C-u, ...) one after another in one call."""
+        if keys:
+            self._run("send-keys", "-t", _target(name), *keys)
+
+    def stop(self, name: str) -> None:
+        """Kill the session and the processes in it; nothing when it is already gone."""
+        if not self.exists(name):
+            return
+        self._run("kill-session", "-t", f"={name}")
+        log.info("stopped session %s", name)
+
+    def kill_server(self) -> None:
+        self._server.cmd("kill-server")
+
+    def attach_argv(self, name: str) -> list[str]:
+        return ["tmux", "-L", self.socket, "attach-session", "-t", f"={name}"]
+
+
+def session_name(config, number: int) -> str:
+    return config.tmux.session_template.format(number=number)
+
+
+def sessions_for(config) -> Sessions:
+    return Sessions(config.tmux.socket, width=config.tmux.width, height=config.tmux.height)
+
+
+def peek(config, number: int) -> str:
+    """The current screen of issue `number`'s agent, for `controller peek N`."""
+    name = session_name(config, number)
+    sessions = sessions_for(config)
+    if not sessions.exists(name):
+        raise SessionError(
+            f"no session {name} on tmux socket {config.tmux.socket}; `controller status` "
+            "shows which issues have a running agent"
+        )
+    return sessions.capture(name)
+
+
+def attach(config, number: int) -> int:
+    """Replace this process with `tmux attach` to issue `number`'s session."""
+    name = session_name(config, number)
+    sessions = sessions_for(config)
+    if not sessions.exists(name):
+        raise SessionError(
+            f"no session {name} on tmux socket {config.tmux.socket}; `controller status` "
+            "shows which issues have a running agent"
+        )
+    argv = sessions.attach_argv(name)
+    os.execvp(argv[0], argv)
+    return 0  # not reached: execvp replaces the process
+
+
+__all__ = ["Sessions", "PaneInfo", "SessionError", "peek", "attach", "session_name"]
