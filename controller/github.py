@@ -29,13 +29,14 @@ from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 import httpx2
-from ghapi.core import GhApi
+from ghapi.core import GhSyncTransport
 
 from controller.config import GitHubConfig
 
 log = logging.getLogger(__name__)
 
 _PER_PAGE = 100
+_API_VERSION = "2022-11-28"
 # Below this share of the hourly quota, requests are spread evenly over the time left.
 _PACE_BELOW = 0.10
 # At or below this many requests left, nothing is sent until the quota resets.
@@ -289,16 +290,17 @@ class GitHub:
         self.backoff_s = backoff_s
         self._token = token or ""
         self._sleep, self._clock = sleep, clock
-        owner, name = repo.split("/")
-        self._api = GhApi(
-            owner, name, token=token, authenticate=bool(token), gh_host=self.api_url,
-            timeout=timeout, sync=True,
-        )
+        headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": _API_VERSION}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        # Only ghapi's transport is needed: building GhApi's whole endpoint table costs
+        # about half a second, and every path here is written out anyway.
+        self._transport = GhSyncTransport(timeout=timeout, base_headers=headers)
         # Retries are decided here, once, for every kind of failure.
-        self._api.transport.retries = 0
+        self._transport.retries = 0
         if keep_alive:
             # ghapi opens a new client (a new connection) per request unless given one.
-            self._api.transport.client = httpx2.Client(timeout=timeout, follow_redirects=True)
+            self._transport.client = httpx2.Client(timeout=timeout, follow_redirects=True)
         self._cache: dict[str, _Cached] = {}
         self._viewer: str | None = None
         self._requests = 0
@@ -319,7 +321,7 @@ class GitHub:
         )
 
     def close(self) -> None:
-        self._api.transport.close()
+        self._transport.close()
 
     def __enter__(self) -> GitHub:
         return self
@@ -514,7 +516,7 @@ class GitHub:
         while True:
             self._pace(where)
             try:
-                response = self._api.transport.request(
+                response = self._transport.request(
                     method, url, headers=headers, params=params, json=body, raw=True
                 )
             except httpx2.HTTPStatusError as error:
