@@ -303,7 +303,8 @@ class Screen:
 
     def say(self, line: str) -> None:
         with self.lock:
-            self.transcript.append(f"  ⎿  {line}" if not line.startswith("●") else line)
+            plain = line.startswith(("●", "❯ "))
+            self.transcript.append(line if plain else f"  ⎿  {line}")
 
     def draft_text(self) -> str:
         return "".join(sent for _, sent in self.segments)
@@ -491,7 +492,7 @@ class Agent:
             prompt = screen.take_draft().strip()
             if prompt:
                 first = prompt.splitlines()[0]
-                screen.say(f"● ❯ {first[:200]}")
+                screen.say(f"❯ {first[:200]}")
                 self.queue.append(prompt)
         elif kind == "interrupt":
             now = time.monotonic()
