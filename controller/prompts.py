@@ -1,0 +1,75 @@
+"""The prompts the agents receive, from Markdown templates a user can edit.
+
+Templates live in the prompts folder (`prompts/` beside the package, or `prompts_dir` in
+the configuration) and name their blanks like `{number}` or `{title}`. Values come from
+the issue tracker, written by anyone: they are inserted once and never read again as a
+template, so a title holding `{body}` or stray braces cannot change the prompt's shape.
+Issue text is also cleaned of what a person reading the issue cannot see (HTML comments,
+zero-width and direction-changing characters, terminal escapes), because the agent
+would read it all the same.
+
+This module never does I/O beyond reading the template file.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+_BLANK = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_HTML_COMMENT = re.compile(r"<!--.*?(-->|\Z)", re.DOTALL)
+_ANSI = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[@-Z\\-_])")
+_INVISIBLE = re.compile(
+    "[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\u00ad\u061c\u180e]"
+)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+class PromptError(Exception):
+    """A template that cannot be filled; the message names the file and what to do."""
+
+
+def sanitize_issue_text(text: str) -> str:
+    """Issue text without what its reader on the web would not see."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _HTML_COMMENT.sub("", text)
+    text = _ANSI.sub("", text)
+    text = _INVISIBLE.sub("", text)
+    return _CONTROL.sub("", text)
+
+
+def fill(template: str, values: dict[str, object], *, source: str = "<template>") -> str:
+    """`template` with each `{name}` replaced by its value; `{{` and `}}` are braces."""
+
+    def replace(match: re.Match[str]) -> str:
+        token = match.group(0)
+        if token in ("{{", "}}"):
+            return token[0]
+        name = match.group(1)
+        if name not in values:
+            raise PromptError(
+                f"{source}: the blank {{{name}}} has no value (known: "
+                f"{', '.join(sorted(values))}); write {{{{{name}}}}} for literal braces"
+            )
+        return str(values[name])
+
+    return _BLANK.sub(replace, template)
+
+
+def render(prompts_dir: Path, name: str, **values: object) -> str:
+    """The prompt `name` (a file `NAME.md` in `prompts_dir`) filled with `values`."""
+    path = Path(prompts_dir) / f"{name}.md"
+    try:
+        template = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PromptError(
+            f"{path}: no such prompt template; create it or set prompts_dir to a folder "
+            f"holding {name}.md"
+        ) from None
+    return fill(template, values, source=str(path)).strip() + "\n"
+
+
+__all__ = ["render", "fill", "sanitize_issue_text", "PromptError"]
