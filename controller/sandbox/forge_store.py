@@ -1,0 +1,154 @@
+"""The sandbox forge's records: issues, pull requests, comments, statuses and check runs.
+
+Records live as small JSON files under the forge's data directory, one per issue (with
+its comments and pull request fields), one per commit's statuses and one per check run,
+so a restart finds everything where it was. Every write goes to a temporary file first
+and is renamed into place, so a crash never leaves a torn file. This module knows
+nothing about HTTP or payload shapes; callers hold `lock` around reads and writes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def now() -> str:
+    """The current time in GitHub's timestamp format."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def write_json_atomically(path: Path, value: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w") as stream:
+            json.dump(value, stream, indent=1, sort_keys=True)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise RuntimeError(
+            f"the sandbox forge cannot read its data file {path}: {error}; "
+            "fix or remove the file, or start the forge with an empty --dir"
+        ) from error
+
+
+class ForgeStore:
+    def __init__(self, data_dir: Path):
+        self.data_dir = data_dir
+        self.lock = threading.RLock()
+        self.meta: dict[str, Any] = {"next_number": 1, "next_id": 1000, "users": {},
+                                     "labels": {}, "created_at": now()}
+        self.issues: dict[int, dict[str, Any]] = {}
+        self.statuses: dict[str, list[dict[str, Any]]] = {}
+        self.check_runs: dict[int, dict[str, Any]] = {}
+        self._load()
+
+    def _load(self) -> None:
+        meta = self.data_dir / "meta.json"
+        if meta.exists():
+            self.meta.update(_read_json(meta))
+        for path in sorted((self.data_dir / "issues").glob("*.json")):
+            record = _read_json(path)
+            self.issues[record["number"]] = record
+        for path in sorted((self.data_dir / "statuses").glob("*.json")):
+            self.statuses[path.stem] = _read_json(path)
+        for path in sorted((self.data_dir / "check_runs").glob("*.json")):
+            run = _read_json(path)
+            self.check_runs[run["id"]] = run
+        if self.issues or self.check_runs:
+            log.info("loaded %d issues and pull requests, %d check runs from %s",
+                     len(self.issues), len(self.check_runs), self.data_dir)
+
+    def save_meta(self) -> None:
+        write_json_atomically(self.data_dir / "meta.json", self.meta)
+
+    def save_issue(self, record: dict[str, Any]) -> None:
+        self.issues[record["number"]] = record
+        write_json_atomically(self.data_dir / "issues" / f"{record['number']}.json", record)
+
+    def save_statuses(self, sha: str) -> None:
+        write_json_atomically(self.data_dir / "statuses" / f"{sha}.json", self.statuses[sha])
+
+    def save_check_run(self, run: dict[str, Any]) -> None:
+        self.check_runs[run["id"]] = run
+        write_json_atomically(self.data_dir / "check_runs" / f"{run['id']}.json", run)
+
+    def next_id(self) -> int:
+        value = self.meta["next_id"]
+        self.meta["next_id"] = value + 1
+        self.save_meta()
+        return value
+
+    def next_number(self) -> int:
+        value = self.meta["next_number"]
+        self.meta["next_number"] = value + 1
+        self.save_meta()
+        return value
+
+    def user_id(self, login: str) -> int:
+        users = self.meta["users"]
+        if login not in users:
+            users[login] = 100 + len(users)
+            self.save_meta()
+        return users[login]
+
+    def label(self, name: str) -> dict[str, Any]:
+        """The repository's label of that name, created on first use as GitHub does."""
+        labels = self.meta["labels"]
+        if name not in labels:
+            labels[name] = {"id": self.meta["next_id"], "color": "ededed", "description": None}
+            self.meta["next_id"] += 1
+            self.save_meta()
+        return labels[name]
+
+    def new_issue(self, author: str, title: str, body: str | None,
+                  labels: list[str]) -> dict[str, Any]:
+        stamp = now()
+        for name in labels:
+            self.label(name)
+        record = {
+            "number": self.next_number(), "id": self.next_id(), "title": title, "body": body,
+            "state": "open", "state_reason": None, "author": author,
+            "labels": list(dict.fromkeys(labels)), "created_at": stamp, "updated_at": stamp,
+            "closed_at": None, "closed_by": None, "comments": [], "pull": None,
+        }
+        self.user_id(author)
+        self.save_issue(record)
+        return record
+
+    def set_state(self, record: dict[str, Any], state: str, reason: str | None,
+                  actor: str) -> None:
+        """Close or reopen, with the timestamps and reason GitHub keeps."""
+        if state == record["state"]:
+            if reason and state == "closed":
+                record["state_reason"] = reason
+            return
+        stamp = now()
+        record["state"] = state
+        record["updated_at"] = stamp
+        if state == "closed":
+            record["closed_at"] = stamp
+            record["closed_by"] = actor
+            record["state_reason"] = reason or "completed"
+        else:
+            record["closed_at"] = None
+            record["closed_by"] = None
+            record["state_reason"] = "reopened"
