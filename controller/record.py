@@ -256,7 +256,16 @@ def _represent_timestamp(dumper: yaml.SafeDumper, value: _Timestamp) -> yaml.Nod
     return dumper.represent_scalar("tag:yaml.org,2002:timestamp", str(value))
 
 
+def _represent_text(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    # PyYAML's plain and single-quoted styles lose some line breaks (NEL, U+2028) on the
+    # way back; double quotes escape every break and control character.
+    awkward = any(not char.isprintable() or char in _BREAKS for char in value)
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"' if awkward else None)
+
+
+_BREAKS = frozenset("\n\r\x85\u2028\u2029")
 _Dumper.add_representer(_Timestamp, _represent_timestamp)
+_Dumper.add_representer(str, _represent_text)
 
 
 __all__ = ["FIELD_NAMES", "MAX_BYTES", "Record", "RecordError", "parse_iso", "utc_now_iso"]
