@@ -184,6 +184,12 @@ allow_resolvers() {
   local resolvers address family
   resolvers=${FIREWALL_RESOLVERS:-$(awk '$1 == "nameserver" {print $2}' /etc/resolv.conf)}
   [ -n "$resolvers" ] || die "no resolver: /etc/resolv.conf names no nameserver"
+  if [[ " $resolvers " == *" 127.0.0.11 "* ]]; then
+    # Docker's embedded resolver forwards from inside this namespace, to servers we
+    # cannot know, so those forwarded queries will be refused.
+    warn "the resolver is Docker's embedded one (127.0.0.11); names outside the" \
+      "container may not resolve; start the container on the default bridge network"
+  fi
   for address in $resolvers; do
     family=4
     if is_ipv6 "$address"; then family=6; fi

@@ -140,7 +140,10 @@ def lab(tmp_path, request):
             _sh("ip", "netns", "del", name, check=False)
         shutil.rmtree(netns_etc, ignore_errors=True)
         if made_netns_etc:
-            shutil.rmtree(netns_etc.parent, ignore_errors=True)
+            try:
+                netns_etc.parent.rmdir()
+            except OSError:
+                pass  # another run's namespace still uses it
 
     request.addfinalizer(clean_up)
 
