@@ -110,3 +110,19 @@ def test_prompt_names_issue_repository_and_branch(prompt, number, repository, br
 
 def test_prompt_without_an_issue_names_none():
     assert parse_prompt("# Heading\nHello there, colour #fff") is None
+
+
+def test_claude_code_rules_read_the_scripted_screens(tmux_socket, clone):
+    screens = pytest.importorskip("controller.screens")
+    profile = screens.load_profile("scripted")
+    start_agent(tmux_socket, clone)
+    wait_for(lambda: input_line(tmux_socket) == INPUT_LINE, message="the input box")
+
+    def reading():
+        return screens.classify("\n".join(screen(tmux_socket)), profile,
+                                title=title(tmux_socket), current_command="python3").cls
+
+    assert reading() == "idle"
+    tmux(tmux_socket, "send-keys", "-t", "agent", "-l", "z" * 90)
+    wait_for(lambda: "[Pasted text" in input_line(tmux_socket), message="the draft")
+    assert reading() == "draft"

@@ -119,8 +119,16 @@ def test_tui_agent_is_busy_then_idle_and_stalls_until_nudged(tmp_path, forge, tm
     wait_for(lambda: "[Pasted text #1" in input_line(tmux_socket), message="the pasted prompt")
     tmux(tmux_socket, "send-keys", "-t", "agent", "Enter")
 
-    wait_for(lambda: "\u2800" <= title(tmux_socket)[:1] <= "\u28ff", message="a busy title")
-    assert any(line.startswith(f"✻ Working on #{number}…") for line in screen(tmux_socket))
+    def busy_capture():
+        pane_title, lines = title(tmux_socket), screen(tmux_socket)
+        spinning = any(line.startswith(f"✻ Working on #{number}…") for line in lines)
+        return (pane_title, lines) if spinning and "\u2800" <= pane_title[:1] <= "\u28ff" else None
+
+    pane_title, busy_screen = wait_for(busy_capture, message="the busy spinner and title")
+    screens = pytest.importorskip("controller.screens")
+    reading = screens.classify("\n".join(busy_screen), screens.load_profile("scripted"),
+                               title=pane_title, current_command="python3")
+    assert reading.cls == "busy"
     wait_for(lambda: any("Committed the fix." in line for line in screen(tmux_socket)),
              timeout=30, message="the stall after the commit")
     wait_for(lambda: title(tmux_socket).startswith("✳"), message="idle after the commit")
