@@ -1,0 +1,60 @@
+"""`controller sandbox serve` as an operator runs it: prints its URL, stops on a signal."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from tests.forge.client import call
+
+
+class Remote:
+    """Enough of `Forge` for the test client, pointing at a forge in another process."""
+
+    repo = "team/app"
+
+    def __init__(self, url: str):
+        self.url = url
+
+    @staticmethod
+    def token(login: str) -> str:
+        return f"sandbox-{login}"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_serve_prints_its_url_and_exits_cleanly_on_a_signal(tmp_path, sig):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "controller", "sandbox", "serve", "--port", "0",
+         "--dir", str(tmp_path / "forge"), "--repo", "team/app", "--ci", "true"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        line = process.stdout.readline()
+        match = re.fullmatch(r"forge listening on (http://127\.0\.0\.1:(\d+))\n", line)
+        assert match, f"unexpected first line {line!r}"
+        remote = Remote(match.group(1))
+        assert call(remote, "GET", "/repos/team/app").body["full_name"] == "team/app"
+        assert (tmp_path / "forge" / "git" / "team" / "app.git" / "HEAD").exists()
+
+        process.send_signal(sig)
+        assert process.wait(timeout=15) == 0
+        assert "Traceback" not in process.stderr.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        process.stdout.close()
+        process.stderr.close()
+
+
+def test_serve_refuses_a_non_loopback_host(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "controller", "sandbox", "serve", "--dir", str(tmp_path),
+         "--host", "0.0.0.0"], capture_output=True, text=True, timeout=30,
+    )
+    assert result.returncode == 2
+    assert "loopback" in result.stderr and "--host 127.0.0.1" in result.stderr
