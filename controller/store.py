@@ -583,7 +583,7 @@ class Store:
             return []
         entries = []
         for chunk in result.stdout.split("\x1e"):
-            parts = chunk.strip().split("\x1f")
+            parts = chunk.strip("\n").split("\x1f")
             if len(parts) != 3:
                 continue
             commit, at, subject = parts
