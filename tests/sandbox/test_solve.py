@@ -141,3 +141,25 @@ def test_tui_agent_is_busy_then_idle_and_stalls_until_nudged(tmp_path, forge, tm
     wait_for(lambda: any("Done:" in line for line in screen(tmux_socket)), message="done")
     assert title(tmux_socket).startswith("✳") or wait_for(
         lambda: title(tmux_socket).startswith("✳"))
+
+
+@pytest.mark.claude
+def test_real_claude_code_on_the_stand_in_model_closes_an_issue(tmp_path, forge):
+    from controller.sandbox.model import ModelServer
+    from tests.sandbox.test_model import claude
+
+    number = file_issue(forge, issues.ISSUES[4])
+    work = worktree(tmp_path, forge, f"fix/{number}-hours")
+    model = ModelServer().start()
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            for name, value in agent_env(forge).items():
+                patch.setenv(name, value)
+            answer = claude(model, tmp_path, work,
+                            f"Please fix issue #{number} on branch fix/{number}-hours.",
+                            "--dangerously-skip-permissions")
+    finally:
+        model.stop()
+
+    assert "outcome: merged" in answer["result"]
+    assert api(forge, f"/issues/{number}")["state"] == "closed"
