@@ -353,8 +353,9 @@ verify() {
 main() {
   [ "$#" = 0 ] || die "takes no arguments (its settings are fixed when the container starts)"
   [ "$(id -u)" = 0 ] || die "must run as root; run: sudo $0"
-  pick_iptables
+  # Gone first, so that no early failure leaves a stale claim that the firewall is up.
   rm -f "$status_file"
+  pick_iptables
   trap on_exit EXIT
 
   for family in $(families); do lock_down "$family" 1; done
