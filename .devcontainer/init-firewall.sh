@@ -14,7 +14,8 @@
 # It runs through sudo with no arguments. sudo resets the environment, so the
 # variables below only take effect when root runs the script directly (the tests
 # point them at a lab). The operator's FIREWALL_EXTRA_HOSTS and GITHUB_TOKEN are also
-# read from the container's first process, whose environment the agent cannot change.
+# read from the container's first process, which runs as root so that the agent can
+# neither change nor trace it.
 #
 #   FIREWALL_ALLOWLIST      allowlist file (lines: host port [optional])
 #   FIREWALL_RESOLVERS      resolver addresses (default: nameservers in resolv.conf)
@@ -57,8 +58,12 @@ die() {
 # environment (NUL-separated, as the kernel keeps it).
 setting() {
   local name=$1 value=${!1:-}
-  if [ -z "$value" ] && [ -r "$container_env" ]; then
-    value=$(tr '\0' '\n' <"$container_env" | sed -n "s/^${name}=//p" | head -n 1)
+  if [ -z "$value" ]; then
+    if ! value=$(tr '\0' '\n' 2>/dev/null <"$container_env" | sed -n "s/^${name}=//p"); then
+      warn "cannot read $container_env, so $name from the container's settings is ignored"
+      value=
+    fi
+    value=${value%%$'\n'*}
   fi
   printf '%s' "$value"
 }
