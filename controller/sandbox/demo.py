@@ -69,7 +69,7 @@ def _tmux_busy(socket: str) -> bool:
 
 def _config(root: Path, forge_url: str, agent: str, model_url: str | None) -> dict:
     agent_section: dict = {
-        "env": {"GITHUB_API_URL": forge_url},
+        "env": {"GITHUB_API_URL": forge_url, "GITHUB_REPOSITORY": REPOSITORY},
         "pass_github_token": True,
     }
     if agent == "claude":

@@ -1,0 +1,244 @@
+"""The decision table, tested as plain data: no tmux, git or HTTP."""
+
+from __future__ import annotations
+
+import pytest
+
+from controller import machine
+from controller.decide import Context, Step, decide, new_record_step, worker_slots
+from controller.observation import CIView, IssueView, Observation, PaneView, PullView
+from controller.record import Record, parse_iso, utc_now_iso
+from controller.screens import Reading
+
+NOW = parse_iso("2026-12-03T12:00:00Z")
+
+
+def issue(number=7, state="open", **kw) -> IssueView:
+    return IssueView(number=number, title=f"issue {number}", url=f"https://x/{number}",
+                     state=state, author="me", **kw)
+
+
+def pane(cls=None, detail=None, dead=False, **kw) -> PaneView:
+    reading = Reading(cls, detail, **kw) if cls else None
+    return PaneView(session="worker-7", dead=dead, reading=reading, raw=reading)
+
+
+def obs(**kw) -> Observation:
+    base = Observation(now=NOW)
+    for key, value in kw.items():
+        setattr(base, key, value)
+    return base
+
+
+def ctx(**kw) -> Context:
+    settings = dict(now=NOW, stall_after_s=60, max_nudges=2, max_spawns=2, max_ci_attempts=2,
+                    dialog_keys={"trust": ["Enter"]}, permission_keys=["Enter"],
+                    may_start=frozenset({7}))
+    return Context(**{**settings, **kw})
+
+
+def rec(state="working", **kw) -> Record:
+    return Record(issue=7, state=state, title="issue 7", **kw)
+
+
+def apply(record: Record, step: Step) -> Record:
+    """What the reconciler records for a step, without the side effect."""
+    fields = dict(step.fields)
+    if step.dest:
+        assert machine.allowed(record.state, step.dest), (record.state, step.dest)
+        return record.replace(state=step.dest, forced=False, **fields)
+    if step.forced_done:
+        fields["forced"] = False
+    return record.replace(**fields)
+
+
+def test_an_eligible_open_issue_gets_a_record_and_others_do_not():
+    assert new_record_step(issue()).dest == "discovered"
+    assert new_record_step(issue(state="closed")) is None
+    assert new_record_step(issue(eligible=False)) is None
+
+
+def test_worker_slots_go_to_the_oldest_waiting_issues_up_to_the_cap():
+    records = [Record(issue=n, state="discovered") for n in (3, 1, 2)]
+    records.append(Record(issue=9, state="working"))
+    views = {n: issue(n, created_at=f"2026-01-0{n}T00:00:00Z") for n in (1, 2, 3)}
+    assert worker_slots(records, views, max_workers=3) == {1, 2}
+    assert worker_slots(records, views, max_workers=1) == set()
+
+
+def test_discovered_waits_for_a_slot_then_makes_a_worktree():
+    record = rec("discovered")
+    assert decide(record, obs(issues={7: issue()}), ctx(may_start=frozenset())) is None
+    step = decide(record, obs(issues={7: issue()}), ctx())
+    assert (step.action, step.dest) == ("ensure_worktree", "worktree")
+
+
+def test_worktree_launches_the_agent_within_the_spawn_budget():
+    step = decide(rec("worktree"), obs(issues={7: issue()}), ctx())
+    assert (step.action, step.dest, step.fields["spawns"]) == ("launch", "spawned", 1)
+    spent = decide(rec("worktree", spawns=2), obs(issues={7: issue()}), ctx())
+    assert spent.action is None and "respawn budget spent" in spent.fields["error"]
+    assert decide(apply(rec("worktree", spawns=2), spent), obs(issues={7: issue()}), ctx()) is None
+
+
+def test_spawned_goes_working_once_busy_and_back_to_worktree_when_gone():
+    assert decide(rec("spawned"), obs(panes={7: pane("busy")}), ctx()).dest == "working"
+    assert decide(rec("spawned"), obs(), ctx()).dest == "worktree"
+    dead = decide(rec("spawned"), obs(panes={7: pane("exited", dead=True)}), ctx())
+    assert (dead.action, dead.dest) == ("stop_agent", "worktree")
+    assert decide(rec("spawned"), obs(panes={7: pane(None)}), ctx()) is None
+
+
+def test_idle_is_stalled_only_after_the_threshold():
+    first = decide(rec("working"), obs(panes={7: pane("idle")}), ctx())
+    assert first.dest is None and first.fields["pane"] == "idle"
+    record = apply(rec("working"), first)
+    assert decide(record, obs(panes={7: pane("idle")}), ctx()) is None
+    later = obs(panes={7: pane("idle")})
+    later.now = NOW + 61
+    step = decide(record, later, ctx(now=NOW + 61))
+    assert step.dest == "stalled" and step.reason == "idle for 61s"
+
+
+def test_a_usage_limit_is_waited_out_not_nudged():
+    reading_pane = pane("idle", reset_at=NOW + 3600)
+    record = rec("working", pane="idle", pane_since=utc_now_iso(NOW - 600))
+    assert decide(record, obs(panes={7: reading_pane}), ctx()) is None
+
+
+def test_stalled_agents_are_nudged_within_the_budget():
+    record = rec("stalled", pane="idle", pane_since=utc_now_iso(NOW - 10))
+    step = decide(record, obs(panes={7: pane("idle")}), ctx())
+    assert step.action == "nudge" and step.args["prompt"] == "nudge-continue"
+    record = apply(record, step)
+    assert record.nudges == 1
+    assert decide(record, obs(panes={7: pane("idle")}), ctx()) is None  # wait after a nudge
+    record = record.replace(pane_since=utc_now_iso(NOW - 61))
+    second = decide(record, obs(panes={7: pane("idle")}), ctx())
+    assert second.args["prompt"] == "nudge-finish"
+    record = apply(record, second).replace(pane_since=utc_now_iso(NOW - 61))
+    spent = decide(record, obs(panes={7: pane("idle")}), ctx())
+    assert spent.action is None and "nudge budget spent" in spent.fields["error"]
+    busy = decide(record, obs(panes={7: pane("busy")}), ctx())
+    assert busy.dest == "working"
+
+
+@pytest.mark.parametrize("reading,expected", [
+    (("dialog", "trust"), ("keys", None)),
+    (("dialog", "question"), (None, "stalled")),
+    (("permission", None), (None, "stalled")),
+    (("login", None), (None, "stalled")),
+    (("draft", None), ("submit_draft", None)),
+])
+def test_blocking_screens_follow_the_policy(reading, expected):
+    step = decide(rec("working"), obs(panes={7: pane(*reading)}), ctx())
+    assert (step.action, step.dest) == expected
+
+
+def test_permission_prompts_are_accepted_only_when_configured():
+    step = decide(rec("working"), obs(panes={7: pane("permission")}), ctx(permission="accept"))
+    assert step.action == "keys" and step.args["keys"] == ["Enter"]
+
+
+def test_a_pull_request_then_green_checks_are_recorded_in_order():
+    pull = PullView(5, "https://x/pull/5", "open", False, "fix/issue-7-a", "abc1234")
+    seen = obs(pulls={7: pull}, ci={7: CIView("success", "abc1234")}, panes={7: pane("busy")},
+               issues={7: issue()})
+    record = rec("working")
+    step = decide(record, seen, ctx())
+    assert step.dest == "pr-open" and step.fields["pr"] == 5
+    record = apply(record, step)
+    assert decide(record, seen, ctx()).dest == "ci-green"
+
+
+def test_merged_and_closed_in_one_observation_records_every_step():
+    pull = PullView(5, "https://x/pull/5", "closed", True, "fix/issue-7-a", "abc1234")
+    seen = obs(pulls={7: pull}, ci={7: CIView("success", "abc1234")}, panes={7: pane("idle")},
+               issues={7: issue(state="closed", state_reason="completed")},
+               worktrees={7: "/w/7"})
+    record = rec("working")
+    path = []
+    for _ in range(6):
+        step = decide(record, seen, ctx())
+        if step is None:
+            break
+        record = apply(record, step)
+        if step.action == "cleanup":
+            seen.panes.clear()
+            seen.worktrees.clear()
+        path.append(record.state)
+    assert path == ["pr-open", "ci-green", "closed"]
+
+
+def test_failed_checks_are_told_to_the_agent_once_per_head_and_bounded():
+    pull = PullView(5, "u", "open", False, "fix/issue-7-a", "abc1234")
+    failed = CIView("failure", "abc1234", (("tests", "2 failed"),))
+    seen = obs(pulls={7: pull}, ci={7: failed}, panes={7: pane("idle")}, issues={7: issue()})
+    record = rec("pr-open", pr=5, head="abc1234", ci="pending", pane="idle",
+                 pane_since=utc_now_iso(NOW - 600))
+    step = decide(record, seen, ctx())
+    assert (step.action, step.dest) == ("nudge", "working")
+    assert step.args["prompt"] == "ci-failed" and "2 failed" in step.args["failed_checks"]
+    record = apply(record, step)
+    assert record.ci_failures == 1
+    assert decide(record, seen, ctx()) is None  # the agent is fixing this head
+    record = record.replace(state="pr-open", ci_failures=2, ci="pending", head="old")
+    over = decide(record, seen, ctx())
+    assert over.action == "comment" and over.dest is None
+    assert decide(apply(record, over), seen, ctx()) is None
+
+
+def test_a_new_head_after_green_goes_back_to_pending():
+    pull = PullView(5, "u", "open", False, "b", "def5678")
+    seen = obs(pulls={7: pull}, ci={7: CIView("pending", "def5678")}, issues={7: issue()})
+    step = decide(rec("ci-green", pr=5, head="abc1234"), seen, ctx())
+    assert step.dest == "pr-open" and step.fields["head"] == "def5678"
+
+
+def test_closed_issues_are_cleaned_up_and_reopened_issues_start_over():
+    leftover = obs(panes={7: pane("idle")}, issues={7: issue(state="closed")})
+    assert decide(rec("closed"), leftover, ctx()).action == "cleanup"
+    reopened = obs(issues={7: issue(state_reason="reopened")})
+    step = decide(rec("closed", nudges=3), reopened, ctx())
+    assert step.dest == "discovered" and step.fields["nudges"] == 0
+
+
+def test_a_forced_close_sticks_until_the_issue_is_reopened_on_github_later():
+    forced = rec("closed", forced=True, since="2026-12-03T11:00:00Z")
+    still_open = obs(issues={7: issue(updated_at="2026-12-03T10:00:00Z")})
+    assert decide(forced, still_open, ctx()) is None
+    reopened = obs(issues={7: issue(state_reason="reopened", updated_at="2026-12-03T11:30:00Z")})
+    assert decide(forced, reopened, ctx()).dest == "discovered"
+
+
+def test_forcing_spawned_restarts_the_agent_once():
+    step = decide(rec("spawned", forced=True), obs(panes={7: pane("busy")}), ctx())
+    assert step.action == "launch" and step.args["restart"] is True
+    record = apply(rec("spawned", forced=True), step)
+    assert decide(record, obs(panes={7: pane("busy")}), ctx()).dest == "working"
+
+
+def test_forcing_discovered_stops_the_agent_and_removes_the_worktree_first():
+    seen = obs(panes={7: pane("busy")}, worktrees={7: "/w"}, issues={7: issue()})
+    record = rec("discovered", forced=True, branch="b", worktree="/w")
+    assert decide(record, seen, ctx()).action == "stop_agent"
+    seen.panes.clear()
+    assert decide(record, seen, ctx()).action == "remove_worktree"
+    seen.worktrees.clear()
+    step = decide(record, seen, ctx())
+    record = apply(record, step)
+    assert not record.forced and record.branch is None
+    assert decide(record, seen, ctx()).action == "ensure_worktree"
+
+
+def test_nothing_starts_when_github_could_not_be_read():
+    seen = obs(issues={7: issue()})
+    seen.github_ok = False
+    assert decide(rec("discovered"), seen, ctx()) is None
+
+
+def test_an_issue_backing_off_after_an_error_waits_for_its_retry_time():
+    record = rec("worktree", retry_at=utc_now_iso(NOW + 30), attempts=1)
+    assert decide(record, obs(issues={7: issue()}), ctx()) is None
+    record = record.replace(retry_at=utc_now_iso(NOW - 1))
+    assert decide(record, obs(issues={7: issue()}), ctx()).action == "launch"
