@@ -1,5 +1,105 @@
-"""Placeholder: subcommands of this area are registered here."""
+"""`controller pane classify`, `controller peek` and `controller attach`: looking at agents.
+
+`pane classify` reads a saved capture, so a person tuning a profile can check a screen
+without any agent or tmux server running. `peek` and `attach` look at a live agent; they
+only parse arguments and leave the session handling to `controller.sessions`, which is
+imported when one of them runs, so that classifying a file never needs tmux. Nothing
+here sends keys to an agent.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from controller import config as config_module
+from controller.cli import UsageError
+from controller.screens import ProfileError, explain, load_profile
+
+log = logging.getLogger(__name__)
 
 
 def register(subparsers) -> None:
-    pass
+    pane = subparsers.add_parser("pane", help="read saved agent screens")
+    pane_commands = pane.add_subparsers(dest="pane_command", metavar="PANE_COMMAND")
+    classify = pane_commands.add_parser(
+        "classify",
+        help="print what a saved capture shows: CLASS or CLASS DETAIL",
+        description="Classify a saved `tmux capture-pane -p` of an agent. A sibling "
+        "NAME.meta file (pane_dead, pane_current_command, pane_title) is used when present.",
+    )
+    classify.add_argument("file", help="the capture (capture-pane -p)")
+    classify.add_argument(
+        "--agent", default=None,
+        help="profile name or YAML path (default: the configuration's agent.profile)",
+    )
+    classify.add_argument("--ansi", default=None, help="the same capture taken with -e")
+    classify.add_argument(
+        "--explain", action="store_true", help="also print which fact or rule decided"
+    )
+    classify.set_defaults(func=_classify)
+
+    peek = subparsers.add_parser("peek", help="print the current screen of an issue's agent")
+    peek.add_argument("number", type=int, help="issue number")
+    peek.set_defaults(func=_peek)
+
+    attach = subparsers.add_parser("attach", help="attach to an issue's agent session")
+    attach.add_argument("number", type=int, help="issue number")
+    attach.set_defaults(func=_attach)
+
+
+def read_meta(path: Path) -> dict:
+    """Pane fields saved beside a capture: `dead=0 cmd=claude size=200x50 title=...`."""
+    line = path.read_text(encoding="utf-8").strip()
+    head, has_title, title = line.partition("title=")
+    fields = dict(token.split("=", 1) for token in head.split() if "=" in token)
+    meta: dict = {"dead": fields.get("dead", "0") not in ("0", "", "false")}
+    if fields.get("cmd"):
+        meta["current_command"] = fields["cmd"]
+    if has_title:
+        meta["title"] = title
+    return meta
+
+
+def _read(path_text: str, what: str) -> str:
+    path = Path(path_text)
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such {what} file; save one with "
+                         "`tmux capture-pane -p -t TARGET > FILE`") from None
+    except OSError as error:
+        raise UsageError(f"{path}: cannot read the {what}: {error.strerror}") from None
+
+
+def _classify(args) -> int:
+    text = _read(args.file, "capture")
+    ansi = _read(args.ansi, "-e capture") if args.ansi else None
+    name = args.agent or config_module.load(args.config).agent.profile
+    try:
+        profile = load_profile(name)
+    except ProfileError as error:
+        raise UsageError(f"bad agent profile: {error}") from None
+
+    capture = Path(args.file)
+    meta_path = capture.with_name(capture.name.removesuffix(".txt") + ".meta")
+    meta = read_meta(meta_path) if meta_path.exists() else {}
+    reading, why = explain(text, profile, ansi=ansi, **meta)
+    print(reading)
+    if args.explain:
+        print(f"profile {profile.name} ({profile.source}): {why}", file=sys.stderr)
+    return 0
+
+
+def _peek(args) -> int:
+    from controller import sessions
+
+    print(sessions.peek(config_module.load(args.config), args.number), end="")
+    return 0
+
+
+def _attach(args) -> int:
+    from controller import sessions
+
+    return sessions.attach(config_module.load(args.config), args.number)
