@@ -69,6 +69,8 @@ def _lab_possible() -> str:
         if shutil.which(tool) is None:
             return f"the firewall lab needs {tool} (Debian: iptables ipset iproute2 " \
                    "dnsmasq-base curl)"
+    if not Path("/proc/net/if_inet6").exists():
+        return "the firewall lab needs a kernel with IPv6 (it checks both families)"
     probe = f"fwprobe-{uuid.uuid4().hex[:8]}"
     made = _sh("ip", "netns", "add", probe, check=False)
     if made.returncode != 0:
