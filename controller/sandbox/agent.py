@@ -539,6 +539,12 @@ class Agent:
             screen.say(f"● ✻ Worked for {int(time.monotonic() - started)}s")
 
     def _solve(self, task: Task) -> str:
+        # A real agent reads and thinks before it edits; a short pause makes the
+        # demo's busy phase visible to the supervisor and to a person watching.
+        think = float(self.env.get("SCRIPTED_AGENT_THINK_S", "") or 0)
+        if think > 0:
+            self.screen.say(f"● Reading #{task.number} and the code")
+            time.sleep(think)
         solver = Solver(task, self.workdir, self.screen.say, self.env)
         sample = solver.lookup()
         committed_before = solver.fix_and_commit()

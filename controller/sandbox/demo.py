@@ -13,6 +13,7 @@ folder for inspection.
 
 from __future__ import annotations
 
+import logging
 import os
 import shlex
 import shutil
@@ -80,6 +81,7 @@ def _config(root: Path, forge_url: str, agent: str, model_url: str | None) -> di
         agent_section["env"].update(ANTHROPIC_BASE_URL=model_url or "",
                                     ANTHROPIC_API_KEY="sk-ant-api03-sandbox-demo-key-0000000000")
     else:
+        agent_section["env"]["SCRIPTED_AGENT_THINK_S"] = "2.5"
         agent_section.update(profile="scripted",
                              command=shlex.join([sys.executable, "-m", "controller.sandbox.agent"]))
     return {
@@ -136,6 +138,8 @@ def main(issues: int = 3, agent: str = "scripted", directory: str | None = None,
         return 2
     print(f"demo: everything goes under {root}")
 
+    # The forge runs in this process; its request log belongs in a file, not the table.
+    logging.getLogger("controller.sandbox").setLevel(logging.WARNING)
     started = time.monotonic()
     forge = Forge(root / "forge", repo=REPOSITORY,
                   ci_command=f"{shlex.quote(sys.executable)} -m unittest -q")
