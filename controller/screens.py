@@ -172,7 +172,14 @@ def _read_raw(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
         return data
     if not isinstance(parent_name, str):
         raise ProfileError(f"{path}: extends must be a profile name or path")
-    parent = _read_raw(_resolve(parent_name, path.parent), (*chain, path))
+    parent_path = _resolve(parent_name, path.parent)
+    if not parent_path.exists():
+        known = ", ".join(sorted(p.stem for p in PROFILES_DIR.glob("*.yaml")))
+        raise ProfileError(
+            f"{path}: extends {parent_name!r}, but there is no such profile "
+            f"(looked for {parent_path}); built-in profiles: {known}"
+        )
+    parent = _read_raw(parent_path, (*chain, path))
     merged = {**parent, **data}
     for key in _MERGED:
         if isinstance(parent.get(key), dict) and isinstance(data.get(key), dict):

@@ -1,0 +1,120 @@
+"""Profiles are data: loading, inheritance and the errors a person sees."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from controller.screens import ProfileError, classify, load_profile
+from tests.screens import captures
+
+
+def write(tmp_path, name: str, body: str):
+    path = tmp_path / name
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+def test_claude_code_launch_settings():
+    profile = load_profile("claude-code")
+
+    assert profile.command == ["claude", "--dangerously-skip-permissions"]
+    assert "--continue" in profile.resume_command
+    assert profile.env == {"DISABLE_AUTOUPDATER": "1",
+                           "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"}
+    assert profile.pass_env == ["ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL",
+                                "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN"]
+    assert profile.setup == "claude-code"
+    assert profile.keys == {"submit": "Enter", "clear": "C-u", "interrupt": "Escape"}
+    assert profile.permission_accept_keys == ["Enter"]
+
+
+def test_loading_is_cached():
+    assert load_profile("claude-code") is load_profile("claude-code")
+
+
+def test_extends_keeps_the_parents_screen_rules_and_replaces_the_command(tmp_path):
+    path = write(tmp_path, "mine.yaml",
+                 "extends: claude-code\ncommand: [my-agent, --fast]\nenv: {EXTRA: '1'}\n")
+
+    profile = load_profile(str(path))
+
+    assert profile.name == "mine"
+    assert profile.command == ["my-agent", "--fast"]
+    assert profile.env["EXTRA"] == "1" and profile.env["DISABLE_AUTOUPDATER"] == "1"
+    assert profile.dialog_keys == load_profile("claude-code").dialog_keys
+    screen = captures.text("05-trust-folder-dialog")
+    assert str(classify(screen, profile)) == "dialog trust"
+
+
+def test_extra_rules_come_before_the_inherited_ones(tmp_path):
+    path = write(tmp_path, "strict.yaml", """\
+extends: claude-code
+extra_rules:
+  - {class: dialog, detail: workspace, region: dialog, pattern: 'Accessing workspace:'}
+dialog_keys: {workspace: [Escape]}
+""")
+
+    profile = load_profile(str(path))
+
+    assert str(classify(captures.text("05-trust-folder-dialog"), profile)) == "dialog workspace"
+    assert profile.dialog_keys["workspace"] == ["Escape"]
+    assert profile.dialog_keys["trust"] == ["Enter"]
+
+
+def test_extends_resolves_a_sibling_file_first(tmp_path):
+    write(tmp_path, "base.yaml", "command: [base-agent]\nscreen: {input_line: '^\\$( |$)'}\n")
+    child = write(tmp_path, "child.yaml", "extends: base\nready_timeout_s: 5\n")
+
+    profile = load_profile(str(child))
+
+    assert (profile.command, profile.ready_timeout_s) == (["base-agent"], 5.0)
+    assert classify("$ ", profile).cls == "idle"
+
+
+def test_profile_edited_on_disk_is_read_again(tmp_path):
+    path = write(tmp_path, "p.yaml", "command: [one]\n")
+    assert load_profile(str(path)).command == ["one"]
+
+    path.write_text("command: [two, words]\n", encoding="utf-8")
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+
+    assert load_profile(str(path)).command == ["two", "words"]
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ("command: [x]\nscren: {}\n", "unknown key 'scren'"),
+    ("screen: {input: '^> '}\n", "unknown key screen.input"),
+    ("rules:\n  - {class: sleepy, pattern: 'x'}\n", "rules[0].class must be one of"),
+    ("rules:\n  - {class: busy, region: middle, pattern: 'x'}\n", "rules[0].region"),
+    ("rules:\n  - {class: busy, pattern: '(unclosed'}\n", "rules[0].pattern is not a valid"),
+    ("rules:\n  - {class: busy}\n", "rules[0] needs a pattern"),
+    ("rules:\n  - {class: idle, when: sometimes, pattern: x}\n", "rules[0].when"),
+    ("command: [x]\n  bad: indentation\n", "not valid YAML"),
+    ("- just\n- a list\n", "must be a mapping"),
+    ("pass_env: HOME\n", "pass_env must be a list of strings"),
+    ("extends: nowhere-to-be-found\n", "there is no such profile"),
+])
+def test_bad_profiles_name_the_file_and_the_problem(tmp_path, body, message):
+    path = write(tmp_path, "bad.yaml", body)
+
+    with pytest.raises(ProfileError) as error:
+        load_profile(str(path))
+
+    assert str(path) in str(error.value)
+    assert message in str(error.value)
+
+
+def test_extends_loop_is_an_error(tmp_path):
+    write(tmp_path, "a.yaml", "extends: b\n")
+    write(tmp_path, "b.yaml", "extends: a\n")
+
+    with pytest.raises(ProfileError, match="loops back"):
+        load_profile(str(tmp_path / "a.yaml"))
+
+
+def test_unknown_profile_name_lists_the_built_in_ones():
+    with pytest.raises(ProfileError, match="built-in profiles: .*claude-code.*generic"):
+        load_profile("no-such-agent")
