@@ -83,6 +83,8 @@ class Paged:
     items: list[Any]
     # When set, the page is wrapped as {"total_count": N, key: [...]} as GitHub does.
     key: str | None = None
+    # Renders one item; applied to the served page only, so long lists stay cheap.
+    render: Callable[[Any], Any] | None = None
 
 
 def _normalise_timestamp(text: str, name: str) -> str:
@@ -254,8 +256,7 @@ class ForgeApi:
             and all(name.strip() in record["labels"] for name in wanted)
             and (since is None or record["updated_at"] >= since)
         ]
-        return 200, Paged([self.render.issue(record)
-                           for record in _sorted(records, query, "desc")])
+        return 200, Paged(_sorted(records, query, "desc"), render=self.render.issue)
 
     def get_issue(self, request: Request) -> tuple[int, Any]:
         record = self._issue(request)
@@ -409,8 +410,7 @@ class ForgeApi:
                                       and head_owner in ("", record["pull"]["head_owner"])))
             and ("base" not in query or record["pull"]["base_ref"] == query["base"])
         ]
-        return 200, Paged([self._render_pull(record)
-                           for record in _sorted(records, query, "asc")])
+        return 200, Paged(_sorted(records, query, "asc"), render=self._render_pull)
 
     def get_pull(self, request: Request) -> tuple[int, Any]:
         record = self._pull(request)

@@ -165,8 +165,10 @@ class ForgeHandler(BaseHTTPRequestHandler):
 
     do_POST = do_PATCH = do_PUT = do_DELETE = do_GET
 
-    def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        payload = b"" if body is None else json.dumps(body, indent=None).encode()
+    def _send(self, status: int, body: Any, headers: dict[str, str] | None = None,
+              payload: bytes | None = None) -> None:
+        if payload is None:
+            payload = b"" if body is None else json.dumps(body).encode()
         self.send_response(status)
         if body is not None:
             self.send_header("Content-Type", "application/json; charset=utf-8")
@@ -234,16 +236,16 @@ class ForgeHandler(BaseHTTPRequestHandler):
             return
 
         status, body, headers = self._dispatch(url.path, query, raw_body, login)
+        payload = None if body is None else json.dumps(body).encode()
         if self.command == "GET" and status == 200:
-            etag = 'W/"' + hashlib.sha256(
-                json.dumps(body, sort_keys=True).encode()).hexdigest() + '"'
+            etag = f'W/"{hashlib.sha256(payload).hexdigest()}"'
             headers["ETag"] = etag
             if _etag_matches(self.headers.get("If-None-Match"), etag):
                 self._send(304, None, {**headers, **limiter.headers(login)})
                 return
         if counts:
             limiter.count(login)
-        self._send(status, body, {**headers, **limiter.headers(login)})
+        self._send(status, body, {**headers, **limiter.headers(login)}, payload)
 
     def _dispatch(self, path: str, query: dict[str, str], raw_body: bytes,
                   login: str) -> tuple[int, Any, dict[str, str]]:
@@ -279,6 +281,8 @@ class ForgeHandler(BaseHTTPRequestHandler):
         total = len(paged.items)
         last = max(1, math.ceil(total / per_page))
         items = paged.items[(page - 1) * per_page:page * per_page]
+        if paged.render:
+            items = [paged.render(item) for item in items]
         links = []
 
         def link(target: int, rel: str) -> None:
