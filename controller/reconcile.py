@@ -19,6 +19,7 @@ from typing import Any
 from controller import decide as decisions
 from controller import delivery, launch, prompts, screens
 from controller.config import Config
+from controller.faults import crash_point
 from controller.observation import CIView, IssueView, Observation, PaneView, PullView
 from controller.record import Record, utc_now_iso
 
@@ -302,6 +303,7 @@ class Reconciler:
         if action == "ensure_worktree":
             self._still_wanted(number)
             info = self.worktrees.ensure(number)
+            crash_point("after-worktree")
             obs.worktrees[number] = str(info.path)
             return {"branch": info.branch, "worktree": str(info.path)}
         if action == "launch":
@@ -329,6 +331,7 @@ class Reconciler:
         if action == "cleanup":
             self._stop(number, obs)
             self._remove_worktree(number, obs)
+            crash_point("after-cleanup")
             return {}
         if action == "comment":
             self.github.comment(number, step.args["text"])
@@ -364,8 +367,10 @@ class Reconciler:
         command, env = launch.agent_launch(self.profile, self.config, number=number,
                                            worktree=worktree, resume=bool(args.get("resume")))
         self.sessions.start(name, worktree, command, env)
+        crash_point("after-session")
         text = self._render("issue-solver", record.replace(worktree=str(worktree)))
         self._deliver(name, text)
+        crash_point("after-prompt")
         obs.panes[number] = PaneView(session=name)
         return {"session": name, "worktree": str(worktree)}
 
