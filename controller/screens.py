@@ -481,8 +481,10 @@ def explain(text: str, profile: Profile, *, dead: bool = False,
             break
 
     input_text = screen.input_text
-    if input_text and _is_placeholder(screen, input_text, ansi):
-        input_text = ""
+    # Only the box decides between idle, draft and busy; skip the costly -e read else.
+    if input_text and (reading is None or reading.cls in ("idle", "busy")):
+        if _is_placeholder(screen, input_text, ansi):
+            input_text = ""
     if reading is None:
         if not screen.has_box:
             reading, why = profile.fallback, "no input box and no rule matched"
@@ -518,7 +520,13 @@ def _rendered_dim(ansi: str, start: int, end: int, profile: Profile) -> bool:
     """
     state = {"dim": False, "grey": False, "reverse": False}
     seen_text = False
-    for index, line in enumerate(ansi.split("\n")[:end]):
+    rows = ansi.split("\n")
+    before = "\n".join(rows[:start])
+    # A full reset clears every attribute, so only what follows the last one matters.
+    reset = max(before.rfind("\x1b[0m"), before.rfind("\x1b[m"))
+    for sgr in _SGR.finditer(before, max(reset, 0)):
+        _apply_sgr(state, sgr.group(1))
+    for index, line in enumerate(rows[start:end], start):
         skip = 0
         if index == start and profile.input_line is not None:
             found = profile.input_line.match(_OTHER_ESCAPE.sub("", line))
@@ -529,8 +537,6 @@ def _rendered_dim(ansi: str, start: int, end: int, profile: Profile) -> bool:
                 sgr = _SGR.fullmatch(token)
                 if sgr:
                     _apply_sgr(state, sgr.group(1))
-                continue
-            if index < start:
                 continue
             for char in token:
                 column += 1
