@@ -27,6 +27,7 @@ import stat
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,9 +101,14 @@ class HistoryEntry:
 
 
 _StatKey = tuple[int, int, int, int]
+# A file changed again within the file system's timestamp granularity can keep the same
+# size, times and inode; a reading that recent is not trusted and is checked again.
+_RACY_NS = 2_000_000_000
 
 
-def _stat_key(st: os.stat_result) -> _StatKey:
+def _stat_key(st: os.stat_result) -> _StatKey | None:
+    if time.time_ns() - st.st_mtime_ns < _RACY_NS:
+        return None
     return (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
 
 
@@ -114,10 +120,11 @@ class Store:
     def __init__(self, state_dir: Path | str):
         self.state_dir = Path(state_dir)
         self.sidecar_dir = self.state_dir / SIDECAR_DIR
-        self._parsed: dict[int, tuple[_StatKey, Record | InvalidFile]] = {}
-        self._own: dict[int, tuple[_StatKey, bool]] = {}
+        self._parsed: dict[int, tuple[_StatKey | None, Record | InvalidFile]] = {}
+        self._own: dict[int, tuple[_StatKey | None, bool]] = {}
         self._git_root: Path | None = None
         self._ready = False
+        self._has_identity: bool | None = None
         self._thread_lock = threading.RLock()
 
     @classmethod
@@ -219,7 +226,7 @@ class Store:
             return InvalidFile(path, issue, f"{path}: disappeared while it was being read")
         key = _stat_key(st)
         cached = self._parsed.get(issue)
-        if cached and cached[0] == key:
+        if key is not None and cached and cached[0] == key:
             return cached[1]
         result = self._parse_file(issue, path, st)
         self._parsed[issue] = (key, result)
@@ -268,7 +275,7 @@ class Store:
             except FileNotFoundError:
                 continue
             cached = self._own.get(issue)
-            if cached and cached[0] == key and cached[1]:
+            if key is not None and cached and cached[0] == key and cached[1]:
                 continue
             text = _read_text_or_none(path)
             if text is None:
@@ -514,7 +521,10 @@ class Store:
         env = {"GIT_INDEX_FILE": str(index)}
         if at is not None:
             env["GIT_AUTHOR_DATE"] = env["GIT_COMMITTER_DATE"] = f"{at} +0000"
-        if self._git("var", "GIT_COMMITTER_IDENT", check=False).returncode != 0:
+        if self._has_identity is None:
+            found = self._git("var", "GIT_COMMITTER_IDENT", check=False)
+            self._has_identity = found.returncode == 0
+        if not self._has_identity:
             env.update(
                 GIT_AUTHOR_NAME="controller", GIT_AUTHOR_EMAIL="controller@localhost",
                 GIT_COMMITTER_NAME="controller", GIT_COMMITTER_EMAIL="controller@localhost",
@@ -533,14 +543,18 @@ class Store:
         head = self._git("rev-parse", "-q", "--verify", "HEAD^{commit}", check=False)
         parent = head.stdout.strip() if head.returncode == 0 else None
         blob = self._git("hash-object", "-w", "--stdin", input=text).stdout.strip()
+        old = None
+        if parent:
+            found = self._git("rev-parse", "-q", "--verify", f"{parent}:{rel}", check=False)
+            old = found.stdout.strip() if found.returncode == 0 else None
+        if old == blob:
+            return True
         if parent:
             self._git("read-tree", parent, env=env)
         else:
             self._git("read-tree", "--empty", env=env)
         self._git("update-index", "--add", "--cacheinfo", f"100644,{blob},{rel}", env=env)
         tree = self._git("write-tree", env=env).stdout.strip()
-        if parent and tree == self._git("rev-parse", f"{parent}^{{tree}}").stdout.strip():
-            return True
         parents = ["-p", parent] if parent else []
         commit = self._git(
             "commit-tree", "--no-gpg-sign", tree, *parents, "-m", message, env=env
@@ -551,17 +565,13 @@ class Store:
         )
         if moved.returncode != 0:
             return False
-        self._sync_user_index(rel, parent, blob)
+        self._sync_user_index(rel, old, blob)
         return True
 
-    def _sync_user_index(self, rel: str, parent: str | None, blob: str) -> None:
+    def _sync_user_index(self, rel: str, old: str | None, blob: str) -> None:
         # Without this the user's index would still hold the old version, and `git status`
         # would show the audit commit undone as a staged change.
         entry = self._git("ls-files", "-s", "--", rel, check=False).stdout.split()
-        old = None
-        if parent:
-            found = self._git("rev-parse", "-q", "--verify", f"{parent}:{rel}", check=False)
-            old = found.stdout.strip() if found.returncode == 0 else None
         if entry and entry[1] != old:
             return
         result = self._git("update-index", "--add", "--cacheinfo", f"100644,{blob},{rel}",

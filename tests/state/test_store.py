@@ -342,6 +342,9 @@ def test_loading_reparses_only_changed_files(tmp_path, monkeypatch):
     state.mkdir()
     for issue in range(1, 1001):
         (state / f"issue-{issue}.yaml").write_text(f"issue: {issue}\nstate: working\n")
+    an_hour_ago = time.time() - 3600
+    for path in state.iterdir():
+        os.utime(path, (an_hour_ago, an_hour_ago))
     (state / "README.md").write_text("not a state file\n")
     (state / "issue-x.yaml").write_text("ignored: the name is not an issue file\n")
     store = Store(state)
