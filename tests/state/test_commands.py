@@ -1,0 +1,133 @@
+"""The commands, run as a person would, on a state directory written by hand."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from controller.machine import STATES
+from tests.helpers import git
+from tests.state.conftest import commits
+
+
+def controller(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_DIR")}
+    return subprocess.run(
+        [sys.executable, "-m", "controller", *args], cwd=cwd, env=env,
+        capture_output=True, text=True, timeout=60,
+    )
+
+
+@pytest.fixture
+def hand_made(tmp_path) -> Path:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "issue-7.yaml").write_text(
+        "issue: 7\nstate: working\ntitle: 'Crash: on start'\nbranch: fix/issue-7\n"
+    )
+    (state / "issue-8.yaml").write_text("issue: 8\nstate: wroking\n")
+    (state / "issue-9.yaml").write_text("issue: 9\nstate: [\n")
+    (state / "README.md").write_text("notes\n")
+    return state
+
+
+def test_status_lists_every_file_and_never_writes(tmp_path, hand_made):
+    before = sorted(p.name for p in hand_made.iterdir())
+    result = controller(tmp_path, "--state-dir", str(hand_made), "status")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:3] == ["ISSUE", "STATE", "SINCE"]
+    assert any(line.startswith("#7 ") and "working" in line and "Crash: on start" in line
+               for line in lines)
+    assert any(line.startswith("#8 ") and "INVALID" in line for line in lines)
+    assert any("issue-8.yaml line 2: unknown state 'wroking'" in line for line in lines)
+    assert any("issue-9.yaml line" in line and "not valid YAML" in line for line in lines)
+    assert sorted(p.name for p in hand_made.iterdir()) == before
+
+
+def test_status_json(tmp_path, hand_made):
+    result = controller(tmp_path, "--state-dir", str(hand_made), "status", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = {row["issue"]: row for row in json.loads(result.stdout)}
+    assert rows[7]["state"] == "working" and rows[7]["error"] is None
+    assert rows[7]["file"].endswith("issue-7.yaml") and rows[7]["branch"] == "fix/issue-7"
+    assert rows[8]["state"] is None and "valid states: discovered" in rows[8]["error"]
+    assert rows[9]["state"] is None and rows[9]["file"].endswith("issue-9.yaml")
+    assert not (hand_made / ".git").exists() and not (hand_made / ".controller").exists()
+
+
+def test_status_on_a_missing_directory_creates_nothing(tmp_path):
+    result = controller(tmp_path, "--state-dir", "nowhere", "status", "--json")
+    assert result.returncode == 0 and json.loads(result.stdout) == []
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_state_dir_comes_from_the_configuration(tmp_path, hand_made):
+    (tmp_path / "controller.yaml").write_text("state_dir: state\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = controller(
+        elsewhere, "--config", str(tmp_path / "controller.yaml"), "status", "--json"
+    )
+    assert result.returncode == 0, result.stderr
+    assert {row["issue"] for row in json.loads(result.stdout)} == {7, 8, 9}
+
+
+def test_force_then_history(tmp_path, hand_made):
+    result = controller(
+        tmp_path, "--state-dir", str(hand_made), "force", "7", "stalled",
+        "--reason", "waiting for review",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "#7 working -> stalled (forced): waiting for review" in result.stdout
+    text = (hand_made / "issue-7.yaml").read_text()
+    assert "state: stalled\n" in text and "forced: true\n" in text
+    assert "title: 'Crash: on start'" in text
+    assert commits(hand_made) == [
+        ("#7 working -> stalled (forced): waiting for review", ["issue-7.yaml"])
+    ]
+
+    controller(tmp_path, "--state-dir", str(hand_made), "force", "7", "closed")
+    result = controller(tmp_path, "--state-dir", str(hand_made), "history", "7")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2
+    assert "working -> stalled (forced)" in lines[0] and "waiting for review" in lines[0]
+    assert "stalled -> closed (forced)" in lines[1] and "forced by hand" in lines[1]
+    assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ  ", lines[0])
+    assert (hand_made / "issue-8.yaml").read_text() == "issue: 8\nstate: wroking\n"
+    assert "issue-8.yaml" not in git(hand_made, "ls-files")
+
+
+def test_force_refuses_an_unknown_state_and_a_missing_file(tmp_path, hand_made):
+    result = controller(tmp_path, "--state-dir", str(hand_made), "force", "7", "wroking")
+    assert result.returncode == 2
+    assert "unknown state 'wroking'; valid states: " + ", ".join(STATES) in result.stderr
+
+    result = controller(tmp_path, "--state-dir", str(hand_made), "force", "12", "closed")
+    assert result.returncode == 2 and "no state file for #12" in result.stderr
+
+    result = controller(tmp_path, "--state-dir", str(hand_made), "force", "8", "closed")
+    assert result.returncode == 2 and "issue-8.yaml line 2: unknown state" in result.stderr
+    assert (hand_made / "issue-8.yaml").read_text() == "issue: 8\nstate: wroking\n"
+
+
+def test_history_without_a_file_is_an_error(tmp_path, hand_made):
+    result = controller(tmp_path, "--state-dir", str(hand_made), "history", "12")
+    assert result.returncode == 2 and "no state file and no history for #12" in result.stderr
+    result = controller(tmp_path, "--state-dir", str(hand_made), "history", "7")
+    assert result.returncode == 0 and "no recorded transitions" in result.stdout
+
+
+def test_graph_prints_the_mermaid_diagram(tmp_path):
+    result = controller(tmp_path, "graph")
+    assert result.returncode == 0
+    assert result.stdout.startswith("stateDiagram-v2\n")
+    assert "pr_open: pr-open" in result.stdout
+    assert "closed --> discovered: the issue was reopened" in result.stdout
