@@ -201,7 +201,9 @@ def _validate(config: Config, source: str) -> None:
         if getattr(policy, name) < 0:
             raise ConfigError(f"{source}: policy.{name} must be zero or more")
     if config.github.repo and config.github.repo.count("/") != 1:
-        raise ConfigError(f"{source}: github.repo must look like OWNER/NAME, not {config.github.repo!r}")
+        raise ConfigError(
+            f"{source}: github.repo must look like OWNER/NAME, not {config.github.repo!r}"
+        )
     if "{number}" not in config.repo.branch_template:
         raise ConfigError(f"{source}: repo.branch_template must contain {{number}}")
     if "{number}" not in config.tmux.session_template:
@@ -239,7 +241,8 @@ def replace(config: Config, **sections: dict[str, Any]) -> Config:
     changes = {}
     for name, fields in sections.items():
         current = getattr(config, name)
-        changes[name] = dataclasses.replace(current, **fields) if dataclasses.is_dataclass(current) else fields
+        is_section = dataclasses.is_dataclass(current)
+        changes[name] = dataclasses.replace(current, **fields) if is_section else fields
     return dataclasses.replace(config, **changes)
 
 

@@ -219,6 +219,13 @@ def _discovered(record, view, pane, obs, ctx) -> Step | None:
         return None
     if record.issue not in ctx.may_start:
         return None
+    pull = obs.pulls.get(record.issue)
+    if pull is not None and pull.state == "open":
+        # Someone already opened a pull request for this issue: work on its branch, so
+        # the agent adds to that pull request instead of opening a second one.
+        return Step(reason=f"worktree on {pull.head_ref}, the branch of pull request "
+                           f"#{pull.number}", action="ensure_worktree",
+                    args={"branch": pull.head_ref}, dest="worktree")
     return Step(reason="branch and worktree ready", action="ensure_worktree", dest="worktree")
 
 

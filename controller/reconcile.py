@@ -302,7 +302,7 @@ class Reconciler:
             return {}
         if action == "ensure_worktree":
             self._still_wanted(number)
-            info = self.worktrees.ensure(number)
+            info = self.worktrees.ensure(number, step.args.get("branch") or record.branch)
             crash_point("after-worktree")
             obs.worktrees[number] = str(info.path)
             return {"branch": info.branch, "worktree": str(info.path)}
@@ -349,9 +349,11 @@ class Reconciler:
             self.settler.forget(name)
 
     def _remove_worktree(self, number: int, obs: Observation) -> None:
-        result = self.worktrees.remove(number)
+        record = self.store.load(number)
+        branch = record.branch if isinstance(record, Record) else None
+        result = self.worktrees.remove(number, branch)
         obs.worktrees.pop(number, None)
-        kept = getattr(result, "kept", None)
+        kept = getattr(result, "kept_reason", None)
         if kept:
             log.warning("#%s worktree kept: %s", number, kept)
 
@@ -360,7 +362,7 @@ class Reconciler:
         name = self.session_name(number)
         worktree = Path(record.worktree or obs.worktrees.get(number) or "")
         if not record.worktree or not worktree.is_dir():
-            info = self.worktrees.ensure(number)
+            info = self.worktrees.ensure(number, record.branch)
             worktree = Path(info.path)
         if args.get("restart") and self.sessions.exists(name):
             self.sessions.stop(name)

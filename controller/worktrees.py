@@ -167,10 +167,17 @@ class Worktrees:
         matches = [name for name in names if pattern.match(name)]
         return sorted(matches, key=lambda name: pattern.match(name).groups())
 
-    def find(self, number: int) -> WorktreeInfo | None:
-        """The issue's live worktree, or its local branch (with no usable worktree yet)."""
+    def find(self, number: int, branch: str | None = None) -> WorktreeInfo | None:
+        """The issue's live worktree, or its local branch (with no usable worktree yet).
+
+        `branch` names a branch adopted for the issue whose name the template does not
+        give (the head of a pull request someone else opened for it).
+        """
         worktrees = self.list()
-        branches = self._issue_branches(number, self._local_branches())
+        local = self._local_branches()
+        branches = self._issue_branches(number, local)
+        if branch and branch in local and branch not in branches:
+            branches.insert(0, branch)
         for branch in branches:
             info = worktrees.get(branch)
             if info is not None and not info.prunable:
@@ -202,9 +209,15 @@ class Worktrees:
                 "the worktree again"
             )
 
-    def ensure(self, number: int) -> WorktreeInfo:
-        """Fetch, then adopt the issue's worktree or branch, or create both."""
+    def ensure(self, number: int, branch: str | None = None) -> WorktreeInfo:
+        """Fetch, then adopt the issue's worktree or branch, or create both.
+
+        With `branch`, the worktree is made on that existing branch (local, or tracked
+        from the remote) instead of a new one from the template.
+        """
         self.fetch()
+        if branch:
+            return self._ensure_on(number, branch)
         found = self.find(number)
         if found is not None and not found.prunable:
             log.debug("adopted worktree %s for #%s", found.path, number)
@@ -242,6 +255,25 @@ class Worktrees:
                  number)
         return self._info_for(branch)
 
+    def _ensure_on(self, number: int, branch: str) -> WorktreeInfo:
+        info = self.list().get(branch)
+        if info is not None and not info.prunable:
+            return info
+        path = self.path_for(number)
+        self._git.worktree("prune")
+        self._check_folder_unknown(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if branch in self._local_branches():
+            self._git.worktree("add", str(path), branch)
+        elif branch in self._remote_branches():
+            self._git.worktree("add", "--track", "-b", branch, str(path),
+                               f"{self.remote}/{branch}")
+        else:
+            raise WorktreeError(f"#{number}: branch {branch} exists neither locally nor on "
+                                f"{self.remote}")
+        log.info("created worktree %s on adopted branch %s for #%s", path, branch, number)
+        return self._info_for(branch)
+
     def _info_for(self, branch: str) -> WorktreeInfo:
         info = self.list().get(branch)
         if info is None:
@@ -252,13 +284,13 @@ class Worktrees:
         output = self._git.rev_list("--count", ref, "--not", f"--remotes={self.remote}")
         return int(output.strip() or 0)
 
-    def remove(self, number: int) -> RemovalResult:
+    def remove(self, number: int, branch: str | None = None) -> RemovalResult:
         """Remove the issue's worktree and, when it is all on the remote, its branch."""
         try:
             self.fetch()
         except git.GitCommandError as error:
             log.warning("fetch failed before removing #%s: %s", number, error.stderr.strip())
-        found = self.find(number)
+        found = self.find(number, branch)
         if found is None:
             self._git.worktree("prune")
             return RemovalResult(worktree_removed=False, branch_deleted=False)
