@@ -98,18 +98,22 @@ class Reconciler:
 
         pulls: dict[int, PullView] = {}
         ci: dict[int, CIView] = {}
-        tracked = [r for r in records.values() if r.state != "closed" or r.issue in issues]
-        if tracked:
+        # Issues about to be picked up count too: a pull request someone already opened
+        # for one of them decides which branch its worktree uses.
+        branches = {n: r.branch or "" for n, r in records.items()
+                    if r.state != "closed" or n in issues}
+        branches.update({n: "" for n in issues if n not in records})
+        if branches:
             all_pulls = self.github.pulls()
-            for record in tracked:
-                pull = self.github.pull_for_issue(record.issue, record.branch or "", all_pulls)
+            for number, branch in sorted(branches.items()):
+                pull = self.github.pull_for_issue(number, branch, all_pulls)
                 if pull is None:
                     continue
-                pulls[record.issue] = PullView(pull.number, pull.url, pull.state, pull.merged,
-                                               pull.head_ref, pull.head_sha)
+                pulls[number] = PullView(pull.number, pull.url, pull.state, pull.merged,
+                                         pull.head_ref, pull.head_sha)
                 result = self.github.ci(pull.head_sha, no_checks=cfg.no_checks,
                                         grace_s=cfg.no_checks_grace_s)
-                ci[record.issue] = CIView(result.status, pull.head_sha, tuple(result.failed))
+                ci[number] = CIView(result.status, pull.head_sha, tuple(result.failed))
         return _GitHubSnapshot(now, issues, pulls, ci, bodies)
 
     def _observe_panes(self, records: dict[int, Record], now: float) -> dict[int, PaneView]:

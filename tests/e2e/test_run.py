@@ -1,0 +1,168 @@
+"""`controller run` against the sandbox forge, configured by hand, with the scripted agent.
+
+These are the behaviours a person relies on when the controller runs unattended:
+issues go all the way to closed and leave nothing behind, hand edits are obeyed while
+it runs, and a second controller cannot act on the same state directory.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from controller import machine
+from tests.helpers import git, wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+def test_issues_go_through_every_state_to_closed_and_leave_nothing_behind(sandbox):
+    plain = sandbox.file("slug-dashes")
+    stalling = sandbox.file("word-count-spaces")  # its agent goes idle after committing
+    outsider = sandbox.file("median-even", author="mallory")
+    run = sandbox.start()
+
+    for number in (plain, stalling):
+        sandbox.wait_state(number, "closed", timeout=120)
+
+    paths = {number: sandbox.path_taken(number) for number in (plain, stalling)}
+    for path in paths.values():
+        assert path[:3] == ["discovered", "worktree", "spawned"]
+        assert path[-3:] == ["pr-open", "ci-green", "closed"]
+        assert all(machine.allowed(a, b) for a, b in zip(path, path[1:], strict=False)), path
+    assert set(paths[plain]) | set(paths[stalling]) == set(machine.STATES)
+    assert "stalled" in paths[stalling] and sandbox.state(stalling)["nudges"] >= 1
+    for number in (plain, stalling):
+        assert len(sandbox.pulls_for(number)) == 1
+        assert [b for b in sandbox.origin_branches() if f"issue-{number}-" in b] == \
+            [f"fix/issue-{number}-a"]
+    wait_for(lambda: not sandbox.sessions(), timeout=30, message="sessions to stop")
+    wait_for(lambda: sandbox.worktrees() == [str(sandbox.repo_path)], timeout=30,
+             message="worktrees to be removed")
+    assert not (sandbox.state_dir / f"issue-{outsider}.yaml").exists()
+    assert sandbox.stop(run) == 0
+
+    status = json.loads(sandbox.controller("status", "--json").stdout)
+    assert {row["issue"]: row["state"] for row in status} == {plain: "closed",
+                                                              stalling: "closed"}
+
+
+def test_hand_edits_while_running_are_obeyed(sandbox):
+    sandbox.configure(agent={"env": {"GITHUB_API_URL": sandbox.forge.url,
+                                     "GITHUB_REPOSITORY": "alice/textkit",
+                                     "SCRIPTED_AGENT_STALL": "1"}},
+                      policy={"max_nudges": 0})  # agents stay stalled until told otherwise
+    first = sandbox.file("slug-dashes")
+    second = sandbox.file("median-even")
+    third = sandbox.file("clamp-high")
+    sandbox.start()
+    for number in (first, second, third):
+        sandbox.wait_state(number, "stalled", timeout=90)
+
+    # Forcing closed by editing the file stops the agent, and it stays stopped.
+    path = sandbox.state_dir / f"issue-{first}.yaml"
+    path.write_text(path.read_text().replace("state: stalled", "state: closed"))
+    wait_for(lambda: f"worker-{first}" not in sandbox.sessions(), timeout=20,
+             message="the agent of the force-closed issue to stop")
+    assert sandbox.state(first)["state"] == "closed" and sandbox.state(first)["forced"]
+    assert any("(forced)" in line or "by hand" in line for line in sandbox.audit(first))
+
+    # Forcing spawned with the command restarts the agent.
+    pid = sandbox.pane_pid(f"worker-{second}")
+    spawns = sandbox.state(second)["spawns"]
+    forced = sandbox.controller("force", str(second), "spawned", "--reason", "try again")
+    assert forced.returncode == 0, forced.stderr
+    wait_for(lambda: sandbox.state(second).get("spawns") == spawns + 1, timeout=30,
+             message="the agent to be restarted")
+    wait_for(lambda: sandbox.pane_pid(f"worker-{second}") not in ("", pid), timeout=20,
+             message="a new agent process")
+
+    # An invalid edit pauses only that issue, with a clear message, until it is fixed.
+    path = sandbox.state_dir / f"issue-{third}.yaml"
+    original = path.read_text()
+    path.write_text(original.replace("state: stalled", "state: wroking"))
+    status = json.loads(sandbox.controller("status", "--json").stdout)
+    row = next(r for r in status if r["file"].endswith(f"issue-{third}.yaml"))
+    assert row["state"] is None and "wroking" in row["error"] and "stalled" in row["error"]
+    assert path.read_text() == original.replace("state: stalled", "state: wroking")
+    path.write_text(original.replace("state: stalled", "state: closed"))
+    wait_for(lambda: f"worker-{third}" not in sandbox.sessions(), timeout=20,
+             message="the fixed file to take effect")
+
+    # Meanwhile the forced-closed issue was not picked up again.
+    assert sandbox.state(first)["state"] == "closed"
+    assert f"worker-{first}" not in sandbox.sessions()
+
+
+def test_a_second_controller_is_refused_while_the_first_runs(sandbox):
+    sandbox.file("slug-dashes")
+    run = sandbox.start()
+    wait_for(lambda: (sandbox.state_dir / ".controller" / "lock").exists(), timeout=30,
+             message="the first controller to take the lock")
+    wait_for(lambda: sandbox.state(1).get("state"), timeout=30, message="a first pass")
+    second = sandbox.controller("reconcile")
+    assert second.returncode == 2
+    assert str(run.pid) in second.stderr and "--wait" in second.stderr
+    another = sandbox.start(log_name="second.log")
+    assert another.wait(timeout=30) == 2
+    assert str(run.pid) in sandbox.log("second.log")
+
+
+def test_a_pull_request_opened_from_another_branch_is_adopted(sandbox, tmp_path):
+    number = sandbox.file("slug-dashes")
+    work = tmp_path / "someone"
+    git(tmp_path, "clone", "-q", str(sandbox.forge.clone_url), str(work))
+    git(work, "switch", "-q", "-c", "someone/slugs")
+    (work / "NOTES.md").write_text("looking at the slug bug\n")
+    git(work, "add", "NOTES.md")
+    git(work, "commit", "-q", "-m", "notes")
+    git(work, "push", "-q", "origin", "someone/slugs")
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"{sandbox.forge.url}/repos/alice/textkit/pulls", method="POST",
+        data=json.dumps({"title": "Slugs", "head": "someone/slugs", "base": "main",
+                         "body": f"Closes #{number}"}).encode(),
+        headers={"Authorization": f"token {sandbox.forge.token('alice')}",
+                 "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        existing = json.load(response)["number"]
+
+    sandbox.start()
+    final = sandbox.wait_state(number, "closed", timeout=120)
+    assert final["pr"] == existing and final["branch"] == "someone/slugs"
+    assert [p["number"] for p in sandbox.pulls_for(number)] == [existing]
+    assert not [b for b in sandbox.origin_branches() if b.startswith("fix/issue-")]
+
+
+def test_an_issue_closed_by_a_person_mid_nudge_stops_its_agent(sandbox):
+    sandbox.configure(agent={"env": {"GITHUB_API_URL": sandbox.forge.url,
+                                     "GITHUB_REPOSITORY": "alice/textkit",
+                                     "SCRIPTED_AGENT_STALL": "1"}},
+                      policy={"max_nudges": 50, "stall_after_s": 1})
+    number = sandbox.file("slug-dashes")
+    sandbox.start()
+    wait_for(lambda: sandbox.state(number).get("nudges", 0) >= 1, timeout=90,
+             message="a nudge")
+    sandbox.forge.close_issue(number)
+    final = sandbox.wait_state(number, "closed", timeout=30)
+    assert "issue closed" in final["reason"]
+    wait_for(lambda: f"worker-{number}" not in sandbox.sessions(), timeout=20,
+             message="the agent to stop")
+    # The agent had committed its fix without pushing it: that work is kept.
+    branches = git(sandbox.repo_path, "branch", "--list", f"fix/issue-{number}-*")
+    assert f"fix/issue-{number}-a" in branches
+
+
+def test_a_reopened_issue_gets_a_new_run(sandbox):
+    number = sandbox.file("slug-dashes")
+    sandbox.start()
+    sandbox.wait_state(number, "closed", timeout=120)
+    sandbox.forge.reopen_issue(number)
+    sandbox.forge.comment(number, "alice", "Still broken for tabs, please look again.")
+    sandbox.wait_state(number, "discovered", "worktree", "spawned", "working", timeout=30)
+    sandbox.wait_state(number, "closed", timeout=120)
+    assert any("closed -> discovered: issue reopened" in line
+               for line in sandbox.audit(number))
+    assert sandbox.state(number)["spawns"] >= 1
