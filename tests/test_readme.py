@@ -1,0 +1,43 @@
+"""The README shows generated facts; these tests keep its copies true."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from controller import config, machine
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def block(language: str) -> str:
+    match = re.search(rf"```{language}\n(.*?)```", README, re.S)
+    assert match, f"no ```{language} block in the README"
+    return match.group(1)
+
+
+def test_the_state_diagram_is_the_one_the_machine_generates():
+    assert block("mermaid").strip() == machine.mermaid().strip()
+
+
+def test_the_configuration_shown_is_valid_and_equals_the_defaults():
+    shown = config.from_mapping(yaml.safe_load(block("yaml(?=\n# controller)")), "README")
+    assert shown == config.from_mapping({}, "defaults")
+
+
+def test_init_writes_a_file_that_loads_to_the_defaults(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "controller", "init"], cwd=tmp_path,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    written = config.load(tmp_path / "controller.yaml", required=True)
+    expected = config.from_mapping({}, "x", base_dir=tmp_path)
+    assert written == expected
+    assert (tmp_path / "state" / ".git").exists() or (tmp_path / "state").is_dir()
+    again = subprocess.run([sys.executable, "-m", "controller", "init"], cwd=tmp_path,
+                           capture_output=True, text=True)
+    assert again.returncode == 0 and "left as it is" in again.stdout
