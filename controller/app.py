@@ -34,18 +34,22 @@ def require_token(token: str | None) -> str:
 
 @contextlib.contextmanager
 def open_reconciler(config: Config, state_path: Path, *, settle: bool = True,
-                    token: str | None = None, github: GitHub | None = None
-                    ) -> Iterator[Reconciler]:
+                    token: str | None = None, github: GitHub | None = None,
+                    read_only: bool = False) -> Iterator[Reconciler]:
+    """The reconciler and its adapters; `read_only` creates nothing (for --dry-run)."""
     if not config.github.repo:
         raise ConfigError("github.repo is not set; write OWNER/NAME in controller.yaml")
-    profile = screens.load_profile(config.agent.profile)
-    store = Store.open(state_path)
+    try:
+        profile = screens.load_profile(config.agent.profile)
+    except screens.ProfileError as error:
+        raise ConfigError(f"agent.profile: {error}") from None
+    store = Store(state_path) if read_only else Store.open(state_path)
     own_github = github is None
     if github is None:
         github = GitHub.from_config(config.github, require_token(token or resolve_token()))
     repo_path = config.path(config.repo.path)
     try:
-        if not repo_path.exists():
+        if not repo_path.exists() and not read_only:
             ensure_clone(repo_path, github.repository()["clone_url"])
         worktrees = Worktrees(repo_path, config.path(config.repo.worktree_dir),
                               branch_template=config.repo.branch_template,

@@ -71,6 +71,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as error:
+        from controller.github import GitHubError
+
+        if isinstance(error, GitHubError):
+            print(f"controller: GitHub could not be read: {error}", file=sys.stderr)
+            return 2
+        raise
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1

@@ -110,7 +110,7 @@ def cmd_reconcile(args) -> int:
 
     config = _load(args)
     state = _state_path(args, config)
-    with open_reconciler(config, state, settle=False) as reconciler:
+    with open_reconciler(config, state, settle=False, read_only=args.dry_run) as reconciler:
         lock = None if args.dry_run else _enter_lock(reconciler.store, args.wait)
         try:
             report = reconciler.run_pass(dry_run=args.dry_run, only=args.issue)

@@ -1,0 +1,59 @@
+"""`controller reconcile`, `doctor` and configuration errors, as a person runs them."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def test_a_dry_run_prints_the_plan_and_changes_nothing(sandbox):
+    first = sandbox.file("slug-dashes")
+    sandbox.file("median-even")
+    result = sandbox.controller("reconcile", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert f"would: #{first} create" in result.stdout
+    assert not sandbox.state_dir.exists() and not sandbox.repo_path.exists()
+    assert sandbox.sessions() == []
+
+
+def test_one_pass_acts_once_and_only_on_the_issue_asked_for(sandbox):
+    first = sandbox.file("slug-dashes")
+    second = sandbox.file("median-even")
+    result = sandbox.controller("reconcile", "--issue", str(second))
+    assert result.returncode == 0, result.stderr
+    assert not (sandbox.state_dir / f"issue-{first}.yaml").exists()
+    assert sandbox.state(second)["state"] == "spawned"
+    assert sandbox.sessions() == [f"worker-{second}"]
+    assert sandbox.path_taken(second) == ["discovered", "worktree", "spawned"]
+
+
+def test_reconcile_exits_2_when_github_cannot_be_reached(sandbox):
+    sandbox.configure(github={"api_url": "http://127.0.0.1:9", "timeout_s": 2})
+    result = sandbox.controller("reconcile")
+    assert result.returncode == 2
+    assert "127.0.0.1:9" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_doctor_says_what_is_fine_and_what_to_fix(sandbox):
+    good = sandbox.controller("doctor")
+    assert good.returncode == 0, good.stdout
+    assert "token is alice" in good.stdout and "alice/textkit" in good.stdout
+    sandbox.configure(agent={"command": "no-such-agent-binary"})
+    bad = sandbox.controller("doctor")
+    assert bad.returncode == 2 and "FIX" in bad.stdout and "no-such-agent-binary" in bad.stdout
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("policy:\n  max_wrokers: 3\n", "unknown key policy.max_wrokers"),
+    ("policy:\n  max_workers: many\n", "policy.max_workers must be integer"),
+    ("github: [1, 2]\n", "github must be a mapping"),
+    ("tmux:\n  socket: a\n   bad: indent\n", "line 3"),
+])
+def test_configuration_errors_name_the_file_and_key_before_anything_runs(sandbox, text,
+                                                                          expected):
+    sandbox.config_path.write_text(text)
+    result = sandbox.controller("reconcile")
+    assert result.returncode == 2
+    assert str(sandbox.config_path) in result.stderr and expected in result.stderr
+    assert not sandbox.state_dir.exists()
