@@ -60,6 +60,7 @@ policy:
   max_ci_attempts: 3
   permission: stall                    # a permission prompt: stall (ask a person) or accept
   settle_s: 1
+  hang_after_s: 600                    # busy with a frozen screen this long: interrupt, nudge
   retry_backoff_s: 10
   retry_backoff_max_s: 600
 

@@ -85,6 +85,9 @@ class PolicyConfig:
     permission: str = "stall"
     # How long a pane must read the same before it counts as settled.
     settle_s: float = 1.0
+    # A busy screen that has not changed at all for this long is taken as hung: the
+    # agent is interrupted (the profile's interrupt key) and then nudged.
+    hang_after_s: float = 600.0
     retry_backoff_s: float = 10.0
     retry_backoff_max_s: float = 600.0
 

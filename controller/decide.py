@@ -60,6 +60,8 @@ class Context:
     max_spawns: int = 3
     max_ci_attempts: int = 3
     permission: str = "stall"
+    hang_after_s: float = 600.0
+    interrupt_keys: list[str] = field(default_factory=lambda: ["Escape"])
     dialog_keys: dict[str, list[str]] = field(default_factory=dict)
     permission_keys: list[str] = field(default_factory=list)
     # Issues in `discovered` that may take a worker slot during this pass.
@@ -326,10 +328,17 @@ def _spawned(record, view, pane, obs, ctx) -> Step | None:
     return _idle_rules(record, pane, ctx, stalled_dest="stalled")
 
 
+def _hung(pane: PaneView, ctx: Context) -> bool:
+    return pane.reading.cls == "busy" and pane.frozen_for >= ctx.hang_after_s
+
+
 def _working(record, view, pane, obs, ctx) -> Step | None:
     gone = _agent_gone(record, pane)
     if gone or pane.reading is None:
         return gone
+    if _hung(pane, ctx):
+        return Step(reason=f"busy with no screen change for {pane.frozen_for:.0f}s",
+                    dest="stalled", fields=_pane_fields(record, pane, ctx.now))
     if pane.reading.cls == "busy":
         fields = _pane_fields(record, pane, ctx.now)
         return Step(reason="agent is working", fields=fields) if fields else None
@@ -355,6 +364,15 @@ def _stalled(record, view, pane, obs, ctx) -> Step | None:
     gone = _agent_gone(record, pane)
     if gone or pane.reading is None:
         return gone
+    if _hung(pane, ctx):
+        if record.nudges >= ctx.max_nudges:
+            message = f"hung, and the nudge budget is spent ({record.nudges}); needs a person"
+            if record.error == message:
+                return None
+            return Step(reason=message, fields={"error": message})
+        return Step(reason=f"interrupted a hung agent ({record.nudges + 1}/{ctx.max_nudges})",
+                    action="keys", args={"keys": list(ctx.interrupt_keys)},
+                    fields={"nudges": record.nudges + 1, "pane_since": _iso(ctx.now)})
     if pane.reading.cls == "busy":
         return Step(reason="agent is working again", dest="working",
                     fields={**_pane_fields(record, pane, ctx.now), "error": None})

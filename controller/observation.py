@@ -48,6 +48,7 @@ class PaneView:
     dead: bool = False
     reading: object | None = None  # a screens.Reading
     raw: object | None = None  # the latest unsettled Reading
+    frozen_for: float = 0.0  # seconds since the screen's content last changed
 
 
 @dataclass

@@ -22,6 +22,7 @@ from controller.config import Config
 from controller.faults import crash_point
 from controller.observation import CIView, IssueView, Observation, PaneView, PullView
 from controller.record import Record, utc_now_iso
+from controller.store import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ class Reconciler:
         self.worktrees = worktrees
         self.profile = profile
         self.clock = clock
-        self.settler = screens.Settler() if settle else None
+        self.settler = screens.Settler(config.policy.settle_s) if settle else None
         self._snapshot: _GitHubSnapshot | None = None
         self._viewer: str | None = None
         self._stopping = False
@@ -130,15 +131,21 @@ class Reconciler:
             raw = screens.classify(text, self.profile, dead=info.dead,
                                    current_command=info.current_command, title=info.title)
             settled = raw
+            frozen_for = 0.0
             if self.settler is not None and not info.dead:
-                settled, _since = self.settler.observe(name, raw, text, time.monotonic())
-            views[number] = PaneView(session=name, dead=info.dead, reading=settled, raw=raw)
+                moment = time.monotonic()
+                settled, _since = self.settler.observe(name, raw, text, moment)
+                frozen_for = moment - (self.settler.unchanged_since(name) or moment)
+            views[number] = PaneView(session=name, dead=info.dead, reading=settled, raw=raw,
+                                     frozen_for=frozen_for)
         if self.settler is not None:
             for name in set(wanted) - set(panes):
                 self.settler.forget(name)
         return views
 
     def _observe_worktrees(self, records: dict[int, Record]) -> dict[int, str]:
+        if not self.worktrees.repo_path.exists():
+            return {}  # not cloned yet (a dry run creates nothing): no worktrees either
         by_branch = self.worktrees.list()
         found = {}
         for number, record in records.items():
@@ -228,6 +235,8 @@ class Reconciler:
             max_spawns=policy.max_spawns,
             max_ci_attempts=policy.max_ci_attempts,
             permission=policy.permission,
+            hang_after_s=policy.hang_after_s,
+            interrupt_keys=[self.profile.keys.get("interrupt", "Escape")],
             dialog_keys=dict(self.profile.dialog_keys),
             permission_keys=list(getattr(self.profile, "permission_accept_keys", []) or []),
             may_start=decisions.worker_slots(list(records.values()), obs.issues,
@@ -249,7 +258,15 @@ class Reconciler:
             except Exception as error:
                 self._record_failure(record, step, error, report)
                 return
-            record = self._record(record, step, results)
+            try:
+                record = self._record(record, step, results)
+            except StoreError as error:
+                # The side effect is done and the next pass sees it; one issue's
+                # unwritable record (a locked audit repository, a full disk, a hand
+                # edit racing us) must not stop the controller or the other issues.
+                report.errors.append(f"#{record.issue} not recorded: {error}")
+                log.error("#%s %s not recorded: %s", record.issue, line, error)
+                return
             if self._stopping or step.action in ("launch", "nudge", "keys", "submit_draft"):
                 # The agent's screen changed because of us; read it again next pass.
                 return

@@ -10,6 +10,7 @@ from pathlib import Path
 import yaml
 
 from controller import config, machine
+from controller.commands_run import INIT_TEMPLATE
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -25,9 +26,10 @@ def test_the_state_diagram_is_the_one_the_machine_generates():
     assert block("mermaid").strip() == machine.mermaid().strip()
 
 
-def test_the_configuration_shown_is_valid_and_equals_the_defaults():
-    shown = config.from_mapping(yaml.safe_load(block("yaml(?=\n# controller)")), "README")
-    assert shown == config.from_mapping({}, "defaults")
+def test_the_configuration_shown_is_what_init_writes_and_equals_the_defaults():
+    shown = block("yaml(?=\n# controller)")
+    assert shown == INIT_TEMPLATE.format(repo='""')
+    assert config.from_mapping(yaml.safe_load(shown), "README") == config.from_mapping({}, "x")
 
 
 def test_init_writes_a_file_that_loads_to_the_defaults(tmp_path):

@@ -242,3 +242,21 @@ def test_an_issue_backing_off_after_an_error_waits_for_its_retry_time():
     assert decide(record, obs(issues={7: issue()}), ctx()) is None
     record = record.replace(retry_at=utc_now_iso(NOW - 1))
     assert decide(record, obs(issues={7: issue()}), ctx()).action == "launch"
+
+
+def test_a_busy_screen_frozen_past_the_hang_threshold_is_interrupted_then_nudged():
+    frozen = PaneView(session="worker-7", reading=Reading("busy"), raw=Reading("busy"),
+                      frozen_for=700)
+    lively = PaneView(session="worker-7", reading=Reading("busy"), raw=Reading("busy"),
+                      frozen_for=3)
+    assert decide(rec("working"), obs(panes={7: lively}), ctx()) is not None  # pane noted
+    assert decide(rec("working", pane="busy", pane_since=utc_now_iso(NOW)),
+                  obs(panes={7: lively}), ctx()) is None
+    step = decide(rec("working"), obs(panes={7: frozen}), ctx(hang_after_s=600))
+    assert step.dest == "stalled" and "no screen change" in step.reason
+    stalled = apply(rec("working"), step)
+    interrupt = decide(stalled, obs(panes={7: frozen}), ctx(hang_after_s=600))
+    assert interrupt.action == "keys" and interrupt.args["keys"] == ["Escape"]
+    assert apply(stalled, interrupt).nudges == 1
+    spent = decide(stalled.replace(nudges=2), obs(panes={7: frozen}), ctx(hang_after_s=600))
+    assert spent.action is None and "needs a person" in spent.fields["error"]
