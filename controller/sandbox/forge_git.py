@@ -63,6 +63,28 @@ def branch_heads(git_dir: Path) -> dict[str, str]:
     return heads
 
 
+def refs_stamp(git_dir: Path) -> tuple:
+    """What the branch refs look like on disk, read without starting git.
+
+    git updates a ref by renaming a new file over it, so any push changes an inode or
+    a modification time here; equal stamps mean the branches have not moved.
+    """
+    entries = []
+    for folder, _dirs, files in os.walk(git_dir / "refs" / "heads"):
+        for name in files:
+            try:
+                st = os.stat(os.path.join(folder, name))
+            except FileNotFoundError:
+                continue
+            entries.append((folder, name, st.st_ino, st.st_mtime_ns, st.st_size))
+    try:
+        packed = os.stat(git_dir / "packed-refs")
+        entries.append(("", "packed-refs", packed.st_ino, packed.st_mtime_ns, packed.st_size))
+    except FileNotFoundError:
+        pass
+    return tuple(sorted(entries))
+
+
 def resolve_commit(git_dir: Path, ref: str) -> str | None:
     """A branch, tag or full SHA to the commit it names; None when there is none."""
     if ref.startswith("-"):

@@ -59,6 +59,8 @@ class ForgeStore:
         self.issues: dict[int, dict[str, Any]] = {}
         self.statuses: dict[str, list[dict[str, Any]]] = {}
         self.check_runs: dict[int, dict[str, Any]] = {}
+        # Moves on every save: a cached answer made at an older version is stale.
+        self.version = 0
         self._load()
 
     def _load(self) -> None:
@@ -88,17 +90,21 @@ class ForgeStore:
         self.meta["next_number"] = max([self.meta["next_number"] - 1, *self.issues]) + 1
 
     def save_meta(self) -> None:
+        self.version += 1
         write_json_atomically(self.data_dir / "meta.json", self.meta)
 
     def save_issue(self, record: dict[str, Any]) -> None:
         self.issues[record["number"]] = record
+        self.version += 1
         write_json_atomically(self.data_dir / "issues" / f"{record['number']}.json", record)
 
     def save_statuses(self, sha: str) -> None:
+        self.version += 1
         write_json_atomically(self.data_dir / "statuses" / f"{sha}.json", self.statuses[sha])
 
     def save_check_run(self, run: dict[str, Any]) -> None:
         self.check_runs[run["id"]] = run
+        self.version += 1
         write_json_atomically(self.data_dir / "check_runs" / f"{run['id']}.json", run)
 
     def next_id(self) -> int:
