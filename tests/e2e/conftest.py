@@ -100,8 +100,12 @@ class Sandbox:
             return data if data.get("state") in states else None
 
         try:
-            return wait_for(reached, timeout=timeout, interval=0.2,
+            data = wait_for(reached, timeout=timeout, interval=0.2,
                             message=f"#{number} to reach {' or '.join(states)}")
+            # The audit commit follows the file's write by a moment.
+            wait_for(lambda: self.path_taken(number)[-1:] == [data["state"]], timeout=10,
+                     message=f"the audit commit of #{number} -> {data['state']}")
+            return data
         except AssertionError:
             print(self.log()[-6000:])
             raise

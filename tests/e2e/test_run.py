@@ -150,9 +150,11 @@ def test_an_issue_closed_by_a_person_mid_nudge_stops_its_agent(sandbox):
     assert "issue closed" in final["reason"]
     wait_for(lambda: f"worker-{number}" not in sandbox.sessions(), timeout=20,
              message="the agent to stop")
-    # The agent had committed its fix without pushing it: that work is kept.
-    branches = git(sandbox.repo_path, "branch", "--list", f"fix/issue-{number}-*")
-    assert f"fix/issue-{number}-a" in branches
+    # The agent's committed work is kept: on the remote if it pushed it in time,
+    # otherwise on the local branch, which is not deleted with the worktree.
+    local = git(sandbox.repo_path, "branch", "--list", f"fix/issue-{number}-a")
+    assert local or f"fix/issue-{number}-a" in sandbox.origin_branches()
+    assert not (sandbox.root / "worktrees" / f"issue-{number}").exists()
 
 
 def test_a_reopened_issue_gets_a_new_run(sandbox):
