@@ -9,7 +9,7 @@ from controller.prompts import PromptError, fill, render, sanitize_issue_text
 
 VALUES = dict(number=42, title="Crash on {body} and {{x}} and {", url="https://x/42",
               branch="fix/issue-42-a", repository="o/r", body="body {title} text",
-              comments="", failed_checks="- test (failure)")
+              comments="alice wrote:\nalso {tabs}", failed_checks="- test (failure)")
 
 
 def test_issue_solver_holds_the_issue_and_the_steps():
@@ -18,6 +18,7 @@ def test_issue_solver_holds_the_issue_and_the_steps():
     assert "#42 Crash on {body} and {{x}} and {" in text
     assert "body {title} text" in text
     assert text.index("BEGIN ISSUE #42") < text.index("body {title}") < text.index("END ISSUE")
+    assert text.index("BEGIN COMMENTS") < text.index("also {tabs}") < text.index("END COMMENTS")
     for needle in ("Closes #42", "fix/issue-42-a", "o/r", "https://x/42", "$GITHUB_API_URL",
                    "failing", "push"):
         assert needle in text
