@@ -46,7 +46,8 @@ def open_reconciler(config: Config, state_path: Path, *, settle: bool = True,
     store = Store(state_path) if read_only else Store.open(state_path)
     own_github = github is None
     if github is None:
-        github = GitHub.from_config(config.github, require_token(token or resolve_token()))
+        token = require_token(token or resolve_token())
+        github = GitHub.from_config(config.github, token)
     repo_path = config.path(config.repo.path)
     try:
         if not repo_path.exists() and not read_only:
@@ -57,7 +58,8 @@ def open_reconciler(config: Config, state_path: Path, *, settle: bool = True,
         try:
             sessions = Sessions(config.tmux.socket, width=config.tmux.width,
                                 height=config.tmux.height)
-            yield Reconciler(config, store, github, sessions, worktrees, profile, settle=settle)
+            yield Reconciler(config, store, github, sessions, worktrees, profile, settle=settle,
+                             token=token)
         finally:
             worktrees.close()
     finally:

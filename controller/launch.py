@@ -105,8 +105,13 @@ PREPARERS: dict[str, Callable[..., None]] = {"claude-code": prepare_claude_code}
 
 
 def agent_launch(profile, config, *, number: int, worktree: Path, resume: bool = False,
-                 environ: Mapping[str, str] = os.environ) -> tuple[list[str], dict[str, str]]:
-    """The agent's command and its complete environment, after running the preparer."""
+                 environ: Mapping[str, str] = os.environ, token: str | None = None
+                 ) -> tuple[list[str], dict[str, str]]:
+    """The agent's command and its complete environment, after running the preparer.
+
+    `token` is the controller's own GitHub token (from wherever it was read); it is
+    passed on only when the configuration says so.
+    """
     if config.agent.command:
         command = shlex.split(config.agent.command)
     elif resume and getattr(profile, "resume_command", None):
@@ -130,7 +135,7 @@ def agent_launch(profile, config, *, number: int, worktree: Path, resume: bool =
     for name in TOKEN_VARIABLES:
         env.pop(name, None)
     if config.agent.pass_github_token:
-        token = next((environ[n] for n in TOKEN_VARIABLES if environ.get(n)), "")
+        token = token or next((environ[n] for n in TOKEN_VARIABLES if environ.get(n)), "")
         if not token:
             raise LaunchError(
                 "agent.pass_github_token is true but neither GITHUB_TOKEN nor GH_TOKEN is "

@@ -54,7 +54,7 @@ class Reconciler:
     """Holds the adapters for the life of a `controller run` (or one `reconcile`)."""
 
     def __init__(self, config: Config, store, github, sessions, worktrees, profile,
-                 *, settle: bool = True, clock=time.time):
+                 *, settle: bool = True, clock=time.time, token: str | None = None):
         self.config = config
         self.store = store
         self.github = github
@@ -62,6 +62,7 @@ class Reconciler:
         self.worktrees = worktrees
         self.profile = profile
         self.clock = clock
+        self.token = token
         self.settler = screens.Settler(config.policy.settle_s) if settle else None
         self._snapshot: _GitHubSnapshot | None = None
         self._viewer: str | None = None
@@ -388,7 +389,8 @@ class Reconciler:
         if args.get("restart") and self.sessions.exists(name):
             self.sessions.stop(name)
         command, env = launch.agent_launch(self.profile, self.config, number=number,
-                                           worktree=worktree, resume=bool(args.get("resume")))
+                                           worktree=worktree, resume=bool(args.get("resume")),
+                                           token=self.token)
         self.sessions.start(name, worktree, command, env)
         crash_point("after-session")
         text = self._render("issue-solver", record.replace(worktree=str(worktree)))

@@ -10,7 +10,7 @@ import pytest
 
 from controller import config as config_module
 from controller.launch import LaunchError, agent_home, agent_launch
-from controller.screens import Profile
+from controller.screens import Profile, load_profile
 from controller.sessions import Sessions
 from tests.helpers import wait_for
 
@@ -101,3 +101,15 @@ def test_agent_in_tmux_sees_only_its_environment(tmux_socket, tmp_path, monkeypa
         sessions.kill_server()
     seen.pop("LC_CTYPE", None)  # Python may set it for a C locale
     assert seen == env
+
+
+def test_a_token_read_elsewhere_reaches_the_agent_only_when_configured(tmp_path):
+    profile = load_profile("generic")
+    config = config_module.from_mapping({"agent": {"command": "sh"}})
+    _, quiet = agent_launch(profile, config, number=3, worktree=tmp_path, environ={},
+                            token="ghp_fromghcli")
+    assert "GITHUB_TOKEN" not in quiet and "GH_TOKEN" not in quiet
+    passing = config_module.replace(config, agent={"pass_github_token": True})
+    _, env = agent_launch(profile, passing, number=3, worktree=tmp_path, environ={},
+                          token="ghp_fromghcli")
+    assert env["GITHUB_TOKEN"] == env["GH_TOKEN"] == "ghp_fromghcli"
