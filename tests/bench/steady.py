@@ -1,0 +1,131 @@
+"""Figure 1: one steady-state reconcile pass with 10, 100 and 1000 tracked issues.
+
+A real `Reconciler` (the object `controller run` drives) against the sandbox forge
+served from its own process, with one state file per open issue, all waiting in
+`discovered` (no worker slots, so nothing starts), an empty private tmux server and a
+real clone. After a warm-up pass nothing changes, and each further pass is timed: wall
+time, CPU time of this process and the processes it started, requests made and requests
+the forge counted against the rate limit.
+
+The baseline is the same pass done naively: no conditional requests, and each tracked
+issue read with its own request instead of from the batched list (over the same
+kept-alive connection: a new client per request would cost ~50 ms of CPU each and make
+the baseline measure only that).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from controller import config as config_module
+from controller.app import open_reconciler
+from controller.github import GitHub
+from controller.reconcile import Reconciler, _GitHubSnapshot, _issue_view
+from controller.record import Record
+from controller.sandbox.forge import Forge
+from controller.store import Store
+from tests.bench.github_steady import LOGIN, REPO, counted, served
+from tests.helpers import git
+
+
+class _FillStore(Store):
+    """Writes state files without their audit commits, only to fill a benchmark quickly.
+
+    The steady pass never looks at the audit trail, and a thousand commits (and eight
+    thousand fsyncs) would take longer than everything measured here.
+    """
+
+    def _git_commit(self, issue: int, text: str, message: str, at: int | None) -> None:
+        return None
+
+
+@contextlib.contextmanager
+def _no_fsync():
+    saved = os.fsync
+    os.fsync = lambda fd: None
+    try:
+        yield
+    finally:
+        os.fsync = saved
+
+
+class NaiveReconciler(Reconciler):
+    """The pass without batching: every tracked issue is read with a request of its own."""
+
+    def _observe_github(self, records, now):
+        authors = self._authors()
+        issues, bodies = {}, {}
+        for number in records:
+            issue = self.github.issue(number)
+            issues[number] = _issue_view(issue, eligible=issue.author in authors)
+            bodies[number] = issue.body or ""
+        return _GitHubSnapshot(now, issues, {}, {}, bodies)
+
+
+def _cpu() -> float:
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+def _config(root: Path, url: str, socket: str) -> config_module.Config:
+    return config_module.from_mapping({
+        "github": {"api_url": url, "repo": REPO, "authors": [LOGIN]},
+        "repo": {"path": str(root / "repo"), "worktree_dir": str(root / "worktrees")},
+        "tmux": {"socket": socket},
+        "agent": {"profile": "scripted"},
+        "policy": {"max_workers": 0},
+        "state_dir": str(root / "state"),
+    }, "bench", base_dir=root)
+
+
+def _time_passes(reconciler: Reconciler, url: str, passes: int) -> dict[str, float]:
+    reconciler.run_pass()  # warm-up: fills the conditional cache and the store's cache
+    rows = []
+    for _ in range(passes):
+        made, charged = reconciler.github.stats["requests"], counted(url)
+        started, cpu = time.perf_counter(), _cpu()
+        report = reconciler.run_pass()
+        wall, used = time.perf_counter() - started, _cpu() - cpu
+        if report.steps or report.errors or report.github_error:
+            raise SystemExit(f"bench: the steady pass was not steady: {report}")
+        rows.append((wall, used, reconciler.github.stats["requests"] - made,
+                     counted(url) - charged))
+    wall, cpu, requests, charged = (statistics.median(column) for column in zip(*rows, strict=True))
+    return {"wall_s": round(wall, 4), "cpu_s": round(cpu, 4), "requests": int(requests),
+            "counted": int(charged)}
+
+
+def measure(size: int, passes: int, baseline_passes: int) -> tuple[dict, dict]:
+    """(ours, baseline) for `size` tracked issues."""
+    socket = f"bench-steady-{uuid.uuid4().hex[:8]}"
+    with tempfile.TemporaryDirectory(prefix="bench-steady-") as folder:
+        root = Path(folder)
+        with Forge(root / "forge", repo=REPO) as forge:
+            for n in range(size):
+                forge.create_issue(LOGIN, f"steady issue {n}")
+            git(root, "clone", "-q", forge.clone_url, str(root / "repo"))
+        with _no_fsync():
+            fill = _FillStore.open(root / "state")
+            for n in range(1, size + 1):
+                fill.create(Record(issue=n, state="discovered", title=f"steady issue {n}"),
+                            "filled by the benchmark")
+        with served(str(root / "forge")) as url:
+            config = _config(root, url, socket)
+            token = Forge.token(LOGIN)
+            with GitHub(url, REPO, token) as github, \
+                    open_reconciler(config, config.state_path, settle=False,
+                                    github=github) as reconciler:
+                ours = _time_passes(reconciler, url, passes)
+            with GitHub(url, REPO, token, conditional=False) as github, \
+                    open_reconciler(config, config.state_path, settle=False,
+                                    github=github) as ready:
+                naive = NaiveReconciler(config, ready.store, github, ready.sessions,
+                                        ready.worktrees, ready.profile, settle=False)
+                baseline = _time_passes(naive, url, baseline_passes)
+    return ours, baseline
