@@ -29,7 +29,7 @@ github:
   created_since: ""                    # YYYY-MM-DD, "today", or empty
   no_checks: wait                      # a PR without checks: wait, or success after the grace
   no_checks_grace_s: 120
-  poll_interval_s: 15                  # GitHub is read this often (conditional requests)
+  poll_interval_s: 3                   # GitHub is read this often (conditional requests)
   timeout_s: 20
 
 repo:

@@ -35,7 +35,9 @@ class GitHubConfig:
     # once no_checks_grace_s has passed since its head moved.
     no_checks: str = "wait"
     no_checks_grace_s: float = 120.0
-    poll_interval_s: float = 15.0
+    # Every read is conditional: an unchanged list costs a 304, which is not counted
+    # against the rate limit, so a short interval buys reaction time for free.
+    poll_interval_s: float = 3.0
     timeout_s: float = 20.0
 
 
