@@ -122,7 +122,7 @@ class Reconciler:
         panes = self.sessions.list()
         wanted = {self.session_name(n): n for n in records}
         live = [name for name, info in panes.items() if name in wanted and not info.dead]
-        captures = self.sessions.capture_many(live) if live else {}
+        captures = self.sessions.capture_many(live, listed=panes) if live else {}
         views: dict[int, PaneView] = {}
         for name, info in panes.items():
             number = wanted.get(name)

@@ -108,9 +108,15 @@ class Sessions:
         flags = ["-p", "-e"] if ansi else ["-p"]
         return "\n".join(self._run("capture-pane", *flags, "-t", _target(name))).rstrip("\n")
 
-    def capture_many(self, names: list[str], *, ansi: bool = False) -> dict[str, str]:
-        """Screens of several sessions from one tmux invocation; gone sessions are left out."""
-        alive = [name for name in names if name in self.list()]
+    def capture_many(self, names: list[str], *, ansi: bool = False,
+                     listed: dict[str, PaneInfo] | None = None) -> dict[str, str]:
+        """Screens of several sessions from one tmux invocation; gone sessions are left out.
+
+        `listed` is a `list()` the caller has just made; passing it saves a second tmux
+        call per poll (a session gone since then costs the one-by-one fallback below).
+        """
+        known = self.list() if listed is None else listed
+        alive = [name for name in names if name in known]
         if not alive:
             return {}
         flags = ["-p", "-e"] if ansi else ["-p"]
