@@ -12,6 +12,7 @@ import os
 import signal
 
 POINTS = (
+    "after-branch",  # the branch exists, its worktree does not
     "after-worktree",  # the branch and worktree exist, the transition is not recorded
     "after-session",  # the agent's session runs, no prompt was sent
     "after-prompt",  # the prompt was submitted, the transition is not recorded

@@ -32,6 +32,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from controller.faults import crash_point
 from controller.machine import STATES, InvalidTransition, is_valid_state, trigger
 from controller.record import MAX_BYTES, Record, RecordError, utc_now_iso
 
@@ -180,20 +181,22 @@ class Store:
         """Finish writes a crash interrupted between the file and the commit."""
         for entry in os.scandir(self.sidecar_dir):
             match = re.match(r"^issue-([1-9][0-9]*)\.json$", entry.name)
-            if not match:
-                continue
-            issue = int(match.group(1))
-            side = self._read_sidecar(issue)
-            if side.get("pending") is None:
-                continue
-            text = _read_text_or_none(self.path(issue))
-            if text == side["pending"]:
-                if side.get("message") and not self._committed(issue, text):
-                    self._git_commit(issue, text, side["message"], side.get("at"))
-                    log.info("recorded the interrupted audit commit for #%d", issue)
-                self._save_sidecar(issue, content=text)
-            else:
-                self._save_sidecar(issue, content=side.get("content"))
+            if match:
+                self._finish_pending(int(match.group(1)))
+
+    def _finish_pending(self, issue: int) -> None:
+        """Make the audit commit of a write whose commit failed or was cut short."""
+        side = self._read_sidecar(issue)
+        if side.get("pending") is None:
+            return
+        text = _read_text_or_none(self.path(issue))
+        if text == side["pending"]:
+            if side.get("message") and not self._committed(issue, text):
+                self._git_commit(issue, text, side["message"], side.get("at"))
+                log.info("recorded the interrupted audit commit for #%d", issue)
+            self._save_sidecar(issue, content=text)
+        else:
+            self._save_sidecar(issue, content=side.get("content"))
 
     # -- reading --------------------------------------------------------------------
 
@@ -417,6 +420,9 @@ class Store:
     ) -> Record:
         path = self.path(issue)
         text = record.to_yaml()
+        # A commit that failed earlier in this process (a locked or full audit
+        # repository) is made first, so the trail keeps every transition in order.
+        self._finish_pending(issue)
         previous = self._read_sidecar(issue).get("content")
         at = int(now) if now is not None else None
         # Remembered before the file changes, so a crash right after cannot pass our own
@@ -427,6 +433,7 @@ class Store:
         except BaseException:
             self._save_sidecar(issue, content=previous)
             raise
+        crash_point("before-commit")
         if message:
             self._git_commit(issue, text, message, at)
         self._save_sidecar(issue, content=text)
@@ -488,9 +495,12 @@ class Store:
     ) -> subprocess.CompletedProcess:
         clean = {k: v for k, v in os.environ.items() if k not in _GIT_ENV_DROP}
         clean.update(env or {})
+        # A session of its own: Ctrl-C in a terminal or a service manager's stop signals
+        # the controller's whole process group, and a git killed by it would fail the
+        # very write that the controller promises to finish before it stops.
         result = subprocess.run(
             ["git", *args], cwd=cwd or self._git_root, env=clean, input=input,
-            capture_output=True, text=True,
+            capture_output=True, text=True, start_new_session=True,
         )
         if check and result.returncode != 0:
             raise GitError(

@@ -59,15 +59,28 @@ def run_forever(run_pass: Callable[[bool], object], state_dir: Path, *, pane_int
     """Call `run_pass(refresh_github)` whenever something may have changed, until `stop`."""
     watcher = StateDirWatcher(state_dir)
     next_github = 0.0
+    failures = 0
     try:
         while not stop.is_set():
             refresh = time.monotonic() >= next_github
             if refresh:
                 next_github = time.monotonic() + github_interval
-            report = run_pass(refresh)
-            if on_pass is not None:
+            failed = False
+            try:
+                report = run_pass(refresh)
+            except Exception:
+                # One failed pass (tmux or git unreachable for a moment, a full disk)
+                # must not end an unattended controller: nothing was decided from the
+                # failed read, and the next pass observes the world again.
+                log.exception("the pass failed; the next one starts over")
+                failed = True
+            failures = failures + 1 if failed else 0
+            if on_pass is not None and not failed:
                 on_pass(report)
             timeout = min(pane_interval, max(0.0, next_github - time.monotonic()))
+            if failures:
+                # A fault that persists (a read-only disk) is retried ever more slowly.
+                timeout = min(30.0, pane_interval * 2 ** failures)
             deadline = time.monotonic() + timeout
             while not stop.is_set() and time.monotonic() < deadline:
                 if watcher.wait(min(0.2, deadline - time.monotonic())):

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import git
 
+from controller.faults import crash_point
+
 log = logging.getLogger(__name__)
 
 SUFFIXES = string.ascii_lowercase
@@ -250,7 +252,11 @@ class Worktrees:
                 f"{self.branch_name(number, 'z')} is taken; delete old ones on the remote"
             )
         base = self._base_ref()
-        self._git.worktree("add", "--no-track", "-b", branch, str(path), base)
+        # Two steps, so the crash between them (a branch with no worktree) can be tested;
+        # the next `ensure` adopts the branch through `find`.
+        self._git.branch("--no-track", branch, base)
+        crash_point("after-branch")
+        self._git.worktree("add", str(path), branch)
         log.info("created worktree %s on new branch %s from %s for #%s", path, branch, base,
                  number)
         return self._info_for(branch)
