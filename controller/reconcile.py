@@ -21,12 +21,25 @@ from controller import delivery, launch, prompts, screens
 from controller.config import Config
 from controller.faults import crash_point
 from controller.observation import CIView, IssueView, Observation, PaneView, PullView
-from controller.record import Record, utc_now_iso
+from controller.record import Record, parse_iso, utc_now_iso
 from controller.store import StoreError
 
 log = logging.getLogger(__name__)
 
 MAX_STEPS_PER_ISSUE = 12
+# Timestamps this far ahead of now can only come from a clock that was set back.
+CLOCK_SLACK_S = 5.0
+
+
+def steady_clock():
+    """Wall-clock seconds that never jump within this process.
+
+    Read once from the wall clock, then advanced by the monotonic clock, so setting the
+    machine's time back or forward while the controller runs neither fires a stall or
+    backoff timer early nor holds it back; times written to state files stay readable.
+    """
+    wall, start = time.time(), time.monotonic()
+    return lambda: wall + (time.monotonic() - start)
 
 
 class ActionFailed(Exception):
@@ -54,14 +67,14 @@ class Reconciler:
     """Holds the adapters for the life of a `controller run` (or one `reconcile`)."""
 
     def __init__(self, config: Config, store, github, sessions, worktrees, profile,
-                 *, settle: bool = True, clock=time.time, token: str | None = None):
+                 *, settle: bool = True, clock=None, token: str | None = None):
         self.config = config
         self.store = store
         self.github = github
         self.sessions = sessions
         self.worktrees = worktrees
         self.profile = profile
-        self.clock = clock
+        self.clock = clock or steady_clock()
         self.token = token
         self.settler = screens.Settler(config.policy.settle_s) if settle else None
         self._snapshot: _GitHubSnapshot | None = None
@@ -224,8 +237,34 @@ class Reconciler:
                 continue
             if self._stopping:
                 break
-            self._advance(records[number], obs, ctx, report, dry_run)
+            record = records[number]
+            if not dry_run:
+                record = self._restart_timers_after_clock_jump(record, obs.now)
+            self._advance(record, obs, ctx, report, dry_run)
         return report
+
+    def _restart_timers_after_clock_jump(self, record: Record, now: float) -> Record:
+        """Timers from before the machine's clock was set back restart from now.
+
+        A `pane_since` in the future would keep the stall timer from ever firing, and a
+        `retry_at` further ahead than the longest backoff would hold the issue for as
+        long as the clock went back; both can only come from a clock set back.
+        """
+        fields = {}
+        if record.pane_since and parse_iso(record.pane_since) > now + CLOCK_SLACK_S:
+            fields["pane_since"] = utc_now_iso(now)
+        longest = self.config.policy.retry_backoff_max_s
+        if record.retry_at and parse_iso(record.retry_at) > now + longest + CLOCK_SLACK_S:
+            fields["retry_at"] = utc_now_iso(now + longest)
+        if not fields:
+            return record
+        try:
+            updated = self.store.update(record.issue, **fields)
+        except StoreError as error:
+            log.error("#%s could not restart its timers: %s", record.issue, error)
+            return record
+        log.info("#%s restarted its timers: the clock was set back", record.issue)
+        return updated
 
     def _context(self, records: dict[int, Record], obs: Observation) -> decisions.Context:
         policy = self.config.policy
