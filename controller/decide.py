@@ -148,9 +148,11 @@ def _closed(record: Record, view: IssueView | None, pane: PaneView | None,
 
 
 def _fresh_run_fields() -> dict[str, Any]:
+    """A new run of the agent: counters reset, the old pull request left as history."""
     return {"nudges": 0, "spawns": 0, "ci_failures": 0, "ci": None, "ci_failed": [],
             "head": None, "pane": None, "pane_since": None, "error": None,
-            "retry_at": None, "attempts": 0}
+            "retry_at": None, "attempts": 0, "branch": None, "worktree": None,
+            "session": None, "pr": None, "pr_url": None}
 
 
 def _make_forced_state_real(record: Record, pane: PaneView | None, obs: Observation
@@ -163,8 +165,7 @@ def _make_forced_state_real(record: Record, pane: PaneView | None, obs: Observat
         if n in obs.worktrees:
             return Step(reason="forced discovered: starting over", action="remove_worktree")
         return Step(reason="forced discovered: starting over", forced_done=True,
-                    fields={**_fresh_run_fields(), "branch": None, "worktree": None,
-                            "session": None, "pr": None, "pr_url": None})
+                    fields=_fresh_run_fields())
     if record.state == "worktree" and pane is not None:
         return Step(reason="forced worktree: agent stopped before a respawn",
                     action="stop_agent", forced_done=True)
@@ -182,11 +183,14 @@ def _pull_request_progress(record: Record, obs: Observation) -> Step | None:
     ci = obs.ci.get(n)
     if pull is None:
         return None
+    view = obs.issues.get(n)
+    if pull.state == "closed" and (view is None or view.state == "open"):
+        # A closed pull request on an open issue is history (merged before a reopen, or
+        # closed unmerged and the agent told): the agent's next one is what counts.
+        return None
     pr_fields = {"pr": pull.number, "pr_url": pull.url, "head": pull.head_sha}
     if record.state in ("spawned", "working", "stalled"):
         known = record.pr == pull.number
-        if known and pull.state == "closed" and not pull.merged:
-            return None  # closed without merging: the agent was told, let it work
         if known and record.head == pull.head_sha and record.ci == "failure":
             return None  # the agent is fixing the checks; wait for a new head
         reason = (f"new head {pull.head_sha[:7]} pushed to #{pull.number}" if known

@@ -187,6 +187,19 @@ class Solver:
             self.say(f"#{self.task.number} is already closed; nothing left to do")
             return "closed"
         branch = git(self.root, "rev-parse", "--abbrev-ref", "HEAD")
+        base = (self.forge.call("GET", "") or {}).get("default_branch") or "main"
+        git(self.root, "fetch", "-q", "origin", base)
+        if git(self.root, "rev-list", "--count", f"origin/{base}..HEAD") == "0":
+            # Nothing to propose: the fix is already on the default branch (an issue
+            # reopened after its fix was merged). Say so and close it, as a person would.
+            self.forge.call("POST", f"/issues/{self.task.number}/comments", {
+                "body": f"The fix for this issue is already on `{base}`, with its test; "
+                        "closing it again. Reopen with a failing example if it still fails.",
+            })
+            self.forge.call("PATCH", f"/issues/{self.task.number}",
+                            {"state": "closed", "state_reason": "completed"})
+            self.say(f"#{self.task.number} was already fixed on {base}; closed it")
+            return "closed"
         git(self.root, "push", "-q", "-u", "origin", "HEAD")
         self.say(f"Pushed {branch} to origin")
         pull = self._pull_request(branch)

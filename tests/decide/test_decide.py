@@ -260,3 +260,26 @@ def test_a_busy_screen_frozen_past_the_hang_threshold_is_interrupted_then_nudged
     assert apply(stalled, interrupt).nudges == 1
     spent = decide(stalled.replace(nudges=2), obs(panes={7: frozen}), ctx(hang_after_s=600))
     assert spent.action is None and "needs a person" in spent.fields["error"]
+
+
+def test_a_reopened_issue_starts_a_fresh_run_and_ignores_its_merged_pull_request():
+    merged = PullView(5, "u", "closed", True, "fix/issue-7-a", "abc1234")
+    reopened = obs(issues={7: issue(state_reason="reopened")}, pulls={7: merged},
+                   ci={7: CIView("success", "abc1234")})
+    old = rec("closed", branch="fix/issue-7-a", pr=5, worktree="/w", nudges=4)
+    record = apply(old, decide(old, reopened, ctx()))
+    assert record.state == "discovered"
+    reopened.panes[7] = pane("busy")
+    assert (record.branch, record.pr, record.worktree, record.nudges) == (None, None, None, 0)
+    working = record.replace(state="working", pane="busy", pane_since=utc_now_iso(NOW))
+    assert decide(working, reopened, ctx()) is None  # the merged PR is history
+
+
+def test_a_pull_request_closed_unmerged_sends_the_agent_back_to_work_once():
+    closed = PullView(5, "u", "closed", False, "fix/issue-7-a", "abc1234")
+    seen = obs(issues={7: issue()}, pulls={7: closed}, ci={7: CIView("pending", "abc1234")},
+               panes={7: pane("busy")})
+    step = decide(rec("pr-open", pr=5, head="abc1234"), seen, ctx())
+    assert (step.action, step.dest) == ("nudge", "working")
+    working = rec("working", pr=5, head="abc1234", pane="busy", pane_since=utc_now_iso(NOW))
+    assert decide(working, seen, ctx()) is None
