@@ -42,7 +42,7 @@ def _write_counts(*_):
         os.replace(path + ".tmp", path)
 
 
-def _capture_each(self, names, *, ansi=False):
+def _capture_each(self, names, *, ansi=False, listed=None):
     screens = {}
     for name in names:
         try:

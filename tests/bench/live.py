@@ -123,9 +123,13 @@ class Lab:
             process.wait()
 
     def alive(self) -> None:
+        """Stop the benchmark when the controller exited or a pass failed: no figure then."""
+        log = (self.root / "controller.log").read_text(errors="replace")
         if self.controller is None or self.controller.poll() is not None:
-            log = (self.root / "controller.log").read_text(errors="replace")[-3000:]
-            raise SystemExit(f"bench: the controller exited; its log ends:\n{log}")
+            raise SystemExit(f"bench: the controller exited; its log ends:\n{log[-3000:]}")
+        if "Traceback" in log:
+            start = log.index("Traceback")
+            raise SystemExit(f"bench: a pass of the controller failed:\n{log[start:start + 3000]}")
 
     # -- reading the world -----------------------------------------------------------
 
