@@ -73,9 +73,13 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as error:
         from controller.github import GitHubError
+        from controller.store import StoreError
 
         if isinstance(error, GitHubError):
             print(f"controller: GitHub could not be read: {error}", file=sys.stderr)
+            return 2
+        if isinstance(error, StoreError):
+            print(f"controller: {error}", file=sys.stderr)
             return 2
         raise
     except BrokenPipeError:

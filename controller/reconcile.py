@@ -300,7 +300,7 @@ class Reconciler:
                 return
             try:
                 record = self._record(record, step, results)
-            except StoreError as error:
+            except (StoreError, OSError) as error:
                 # The side effect is done and the next pass sees it; one issue's
                 # unwritable record (a locked audit repository, a full disk, a hand
                 # edit racing us) must not stop the controller or the other issues.

@@ -143,6 +143,17 @@ class Store:
         """Create the directory and its git repository if needed; finish interrupted writes."""
         if self._ready:
             return
+        try:
+            self._prepare()
+        except OSError as error:
+            self._ready = False
+            raise StoreError(
+                f"{self.state_dir}: cannot be written ({error.strerror}: {error.filename}); "
+                "the controller needs a writable state directory: fix its permissions, free "
+                "space or mount it read-write, then start again"
+            ) from None
+
+    def _prepare(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.sidecar_dir.mkdir(exist_ok=True)
         ignore = self.sidecar_dir / ".gitignore"
