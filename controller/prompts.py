@@ -26,6 +26,8 @@ _INVISIBLE = re.compile(
     "[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\u00ad\u061c\u180e]"
 )
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Lone surrogates: what non-UTF-8 bytes in an issue decode to; no terminal can take them.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class PromptError(Exception):
@@ -38,6 +40,7 @@ def sanitize_issue_text(text: str) -> str:
     text = _HTML_COMMENT.sub("", text)
     text = _ANSI.sub("", text)
     text = _INVISIBLE.sub("", text)
+    text = _SURROGATE.sub("\ufffd", text)
     return _CONTROL.sub("", text)
 
 
