@@ -132,6 +132,9 @@ def measure(size: int, passes: int, baseline_passes: int,
             for n in range(1, size + 1):
                 fill.create(Record(issue=n, state="discovered", title=f"steady issue {n}"),
                             "filled by the benchmark")
+        # The store re-reads files changed in the last two seconds (its timestamps could
+        # hide a second change); a steady pass meets files older than that.
+        time.sleep(2.1)
         with served(str(root / "forge")) as url:
             config = _config(root, url, socket)
             token = Forge.token(LOGIN)
