@@ -80,6 +80,9 @@ class Lab:
     def __exit__(self, *exc_info) -> None:
         self.stop_controller()
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
+        # A server killed while its clients were still attached can leave its socket file.
+        socket_dir = Path(os.environ.get("TMUX_TMPDIR", "/tmp")) / f"tmux-{os.getuid()}"
+        (socket_dir / self.socket).unlink(missing_ok=True)
         self.forge.stop()
 
     def start_controller(self, *, naive_panes: bool = False, **policy) -> None:
