@@ -7,9 +7,12 @@ fault, and never sit in `working` forever.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
+
+import pytest
 
 from tests.helpers import wait_for
 from tests.reliability.figures import FIGURES
@@ -57,40 +60,58 @@ def test_tmux_server_killed_respawns_every_agent(rig):
     rig.check(numbers)
 
 
-def test_agent_killed_exiting_or_hanging(rig):
-    """One issue each: its agent is SIGKILLed, exits by itself, or hangs silently."""
+def _policy(rig) -> None:
     rig.agent_env["SCRIPTED_AGENT_THINK_S"] = "10"
     rig.overrides["policy"] = {"max_workers": 3, "stall_after_s": 2, "settle_s": 0.3,
                                "retry_backoff_s": 1, "retry_backoff_max_s": 5,
                                "max_nudges": 2}
-    killed, exiting, hanging = rig.file_samples((0, 2, 3))
-    proc = rig.start()
+
+
+def _wait_running(rig, numbers) -> None:
     try:
-        wait_for(lambda: all(rig.state_of(n) in ("spawned", "working")
-                             for n in (killed, exiting, hanging)) and
-                 all(_agent_pid(rig, n) for n in (killed, exiting, hanging)),
+        wait_for(lambda: all(rig.state_of(n) in ("spawned", "working") for n in numbers)
+                 and all(_agent_pid(rig, n) for n in numbers),
                  timeout=90, interval=0.1, message="every agent running")
     except AssertionError:
         print(rig.states(), rig.log()[-3000:])
         raise
 
+
+def test_agent_killed_or_exiting(rig):
+    """One issue each: its agent is SIGKILLed, or exits by itself (SIGTERM)."""
+    _policy(rig)
+    killed, exiting = rig.file_samples((0, 2))
+    proc = rig.start()
+    _wait_running(rig, (killed, exiting))
     os.kill(_agent_pid(rig, killed), signal.SIGKILL)
     os.kill(_agent_pid(rig, exiting), signal.SIGTERM)
-    stopped = _agent_pid(rig, hanging)
-    os.kill(stopped, signal.SIGSTOP)
     FIGURES.fault("agent-killed")
     FIGURES.fault("agent-exited")
-    FIGURES.fault("agent-hung")
-    try:
-        rig.wait_closed((killed, exiting), timeout=150, proc=proc)
-        # The silent agent is noticed: stalled (and nudged), never closed by the fault.
-        wait_for(lambda: rig.state_of(hanging) == "stalled", timeout=60, interval=0.2,
-                 message="the hung agent's issue stalled")
-        assert rig.states()[hanging]["state"] != "closed"
-    finally:
-        os.kill(stopped, signal.SIGCONT)
-    rig.wait_closed((killed, exiting, hanging), timeout=150, proc=proc)
+    rig.wait_closed((killed, exiting), timeout=150, proc=proc)
     assert rig.stop(proc) == 0
     for n in (killed, exiting):
         assert any("-> worktree" in line for line in _history(rig, n)), _history(rig, n)
-    rig.check((killed, exiting, hanging))
+        assert rig.states()[n]["spawns"] >= 2
+    rig.check((killed, exiting))
+
+
+@pytest.mark.xfail(strict=True, reason="a busy screen that stops changing is trusted "
+                   "forever: decide has no rule for a frozen busy pane (see the report)")
+def test_agent_hanging_with_no_output_is_noticed(rig):
+    _policy(rig)
+    (hanging,) = rig.file_samples((3,))
+    proc = rig.start()
+    _wait_running(rig, (hanging,))
+    stopped = _agent_pid(rig, hanging)
+    os.kill(stopped, signal.SIGSTOP)
+    FIGURES.fault("agent-hung")
+    try:
+        # Noticed (stalled, nudged or respawned) well within a few stall periods, never
+        # left "working" and never closed by the fault.
+        wait_for(lambda: rig.state_of(hanging) in ("stalled", "worktree", "spawned"),
+                 timeout=30, interval=0.2, message="the hung agent's issue noticed")
+        assert rig.states()[hanging]["state"] != "closed"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(stopped, signal.SIGCONT)
+        rig.stop(proc)
