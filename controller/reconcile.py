@@ -158,15 +158,11 @@ class Reconciler:
         return views
 
     def _observe_worktrees(self, records: dict[int, Record]) -> dict[int, str]:
-        if not self.worktrees.repo_path.exists():
-            return {}  # not cloned yet (a dry run creates nothing): no worktrees either
-        by_branch = self.worktrees.list()
-        found = {}
-        for number, record in records.items():
-            info = by_branch.get(record.branch) if record.branch else None
-            if info is not None:
-                found[number] = str(info.path)
-        return found
+        # The record names each issue's worktree; whether that folder is still there is
+        # all a decision needs, and a stat per issue is far cheaper than asking git on
+        # every pane poll. The actions ask git itself before they touch anything.
+        return {number: record.worktree for number, record in records.items()
+                if record.worktree and Path(record.worktree).is_dir()}
 
     def observe(self, records: dict[int, Record], *, refresh_github: bool = True
                 ) -> Observation:
@@ -387,13 +383,12 @@ class Reconciler:
             self._stop(number, obs)
             return {}
         if action == "remove_worktree":
-            self._remove_worktree(number, obs)
-            return {}
+            return self._remove_worktree(number, obs)
         if action == "cleanup":
             self._stop(number, obs)
-            self._remove_worktree(number, obs)
+            fields = self._remove_worktree(number, obs)
             crash_point("after-cleanup")
-            return {}
+            return fields
         if action == "comment":
             self.github.comment(number, step.args["text"])
             return {}
@@ -409,7 +404,8 @@ class Reconciler:
         if self.settler is not None:
             self.settler.forget(name)
 
-    def _remove_worktree(self, number: int, obs: Observation) -> None:
+    def _remove_worktree(self, number: int, obs: Observation) -> dict[str, Any]:
+        """Removes the worktree; one that holds unsaved work is kept, said once, and let be."""
         record = self.store.load(number)
         branch = record.branch if isinstance(record, Record) else None
         result = self.worktrees.remove(number, branch)
@@ -417,6 +413,8 @@ class Reconciler:
         kept = getattr(result, "kept_reason", None)
         if kept:
             log.warning("#%s worktree kept: %s", number, kept)
+            return {"worktree": None, "error": f"worktree kept: {kept}"}
+        return {"worktree": None}
 
     def _launch(self, record: Record, obs: Observation, args: dict[str, Any]) -> dict[str, Any]:
         number = record.issue

@@ -296,8 +296,17 @@ class Store:
                 continue
             own = self._is_own(issue, text)
             self._own[issue] = (key, own)
-            if not own:
-                edits.append(HandEdit(issue, self._before(issue), loaded, text))
+            if own:
+                continue
+            # Parse what was read just now, not the cached reading above: a person may
+            # have saved the file between the two reads.
+            try:
+                after = Record.from_yaml(text, str(path))
+            except RecordError:
+                continue  # reported as an invalid file by load_all on the next pass
+            if after.issue != issue:
+                continue
+            edits.append(HandEdit(issue, self._before(issue), after, text))
         return edits
 
     def _is_own(self, issue: int, text: str) -> bool:

@@ -65,7 +65,9 @@ def test_hand_edits_while_running_are_obeyed(sandbox):
     path.write_text(path.read_text().replace("state: stalled", "state: closed"))
     wait_for(lambda: f"worker-{first}" not in sandbox.sessions(), timeout=20,
              message="the agent of the force-closed issue to stop")
-    assert sandbox.state(first)["state"] == "closed" and sandbox.state(first)["forced"]
+    wait_for(lambda: sandbox.state(first).get("forced"), timeout=20,
+             message="the hand edit to be recorded as forced")
+    assert sandbox.state(first)["state"] == "closed"
     assert any("(forced)" in line or "by hand" in line for line in sandbox.audit(first))
 
     # Forcing spawned with the command restarts the agent.

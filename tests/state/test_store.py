@@ -430,3 +430,26 @@ def test_the_lock_names_its_holder(store):
         text = (store.sidecar_dir / "lock").read_text()
         assert text.startswith(f"{os.getpid()} ")
     wait_for(lambda: holder.returncode is not None)
+
+
+def test_a_hand_edit_saved_between_the_listing_and_the_read_is_taken_whole(store,
+                                                                          monkeypatch):
+    new_issue(store, state="discovered")
+    store.transition(7, "worktree", "branch and worktree ready")
+    path = store.path(7)
+    real_load_all = Store.load_all
+
+    def load_all_then_person_saves(self):
+        listed = real_load_all(self)
+        if path.read_text().count("state: worktree"):
+            path.write_text(path.read_text().replace("state: worktree", "state: closed"))
+        return listed
+
+    monkeypatch.setattr(Store, "load_all", load_all_then_person_saves)
+    (edit,) = store.hand_edits()
+    assert edit.after.state == "closed"
+    record = store.accept(edit)
+    assert record.state == "closed" and record.forced
+    assert commits(store.state_dir)[-1] == (
+        "#7 worktree -> closed (forced): forced by hand", ["issue-7.yaml"]
+    )
