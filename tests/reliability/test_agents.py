@@ -95,13 +95,15 @@ def test_agent_killed_or_exiting(rig):
     rig.check((killed, exiting))
 
 
-@pytest.mark.xfail(strict=True, reason="a busy screen that stops changing is trusted "
-                   "forever: decide has no rule for a frozen busy pane (see the report)")
+@pytest.mark.xfail(strict=True, reason="defect, not fixed yet: a busy screen that stops "
+                   "changing is trusted forever (decide has no timer for a frozen busy pane)")
 def test_agent_hanging_with_no_output_is_noticed(rig):
     _policy(rig)
     (hanging,) = rig.file_samples((3,))
     proc = rig.start()
     _wait_running(rig, (hanging,))
+    wait_for(lambda: rig.state_of(hanging) == "working", timeout=60, interval=0.1,
+             message="the agent working")
     stopped = _agent_pid(rig, hanging)
     os.kill(stopped, signal.SIGSTOP)
     FIGURES.fault("agent-hung")
