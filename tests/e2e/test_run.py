@@ -8,6 +8,9 @@ it runs, and a second controller cannot act on the same state directory.
 from __future__ import annotations
 
 import json
+import shlex
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -170,3 +173,21 @@ def test_a_reopened_issue_gets_a_new_run(sandbox):
     assert any("closed -> discovered: issue reopened" in line
                for line in sandbox.audit(number))
     assert sandbox.state(number)["spawns"] >= 1
+
+
+def test_an_agent_frozen_while_busy_is_interrupted_and_nudged(sandbox, tmp_path):
+    submitted = tmp_path / "submitted.jsonl"
+    frozen_agent = [sys.executable, str(Path(__file__).parent.parent / "worker" / "tui_agent.py"),
+                    str(submitted), "--busy-s", "3600"]  # busy forever, screen never changes
+    sandbox.configure(agent={"command": shlex.join(frozen_agent)},
+                      policy={"hang_after_s": 2, "stall_after_s": 1, "max_nudges": 3})
+    number = sandbox.file("slug-dashes")
+    sandbox.start()
+    wait_for(lambda: "no screen change" in (sandbox.state(number).get("reason") or ""),
+             timeout=60, message="the frozen agent to be noticed")
+    assert sandbox.state(number)["state"] == "stalled"
+    # Interrupted (Escape), then nudged: the nudge reaches the agent as a second prompt.
+    wait_for(lambda: submitted.exists() and len(submitted.read_text().splitlines()) >= 2,
+             timeout=60, message="a nudge after the interrupt")
+    first, second = (json.loads(line) for line in submitted.read_text().splitlines()[:2])
+    assert f"issue #{number}" in first and f"issue #{number}" in second
