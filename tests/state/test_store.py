@@ -453,3 +453,28 @@ def test_a_hand_edit_saved_between_the_listing_and_the_read_is_taken_whole(store
     assert commits(store.state_dir)[-1] == (
         "#7 worktree -> closed (forced): forced by hand", ["issue-7.yaml"]
     )
+
+
+def test_a_broken_file_restored_to_the_last_recorded_text_is_no_hand_edit(store):
+    new_issue(store)
+    recorded = store.path(7).read_text()
+    store.path(7).write_text("issue: 7\n[oops\n")
+    assert isinstance(store.load(7), InvalidFile)
+    store.path(7).write_text(recorded)
+    assert store.hand_edits() == []
+    store.transition(7, "worktree", "ready")
+    assert len(commits(store.state_dir)) == 2
+
+
+def test_a_hand_edit_back_to_the_committed_text_makes_no_empty_commit(store):
+    new_issue(store)
+    committed = store.path(7).read_text()
+    store.update(7, nudges=3)
+    store.path(7).write_text(committed)
+    (edit,) = store.hand_edits()
+    assert edit.before.nudges == 3 and edit.after.nudges == 0
+    store.accept(edit)
+    assert len(commits(store.state_dir)) == 1
+    assert store.hand_edits() == []
+    store.transition(7, "worktree", "ready")
+    assert store.load(7).nudges == 0
