@@ -8,13 +8,17 @@ same issues; the second says who holds the lock and exits non-zero (or waits wit
 
 from __future__ import annotations
 
+import logging
 import shutil
 import sys
 import threading
+import time
 from pathlib import Path
 
 from controller import config as config_module
 from controller.cli import UsageError
+
+log = logging.getLogger(__name__)
 
 INIT_TEMPLATE = """\
 # controller.yaml: settings for the issue controller. Every key is optional;
@@ -94,16 +98,27 @@ def cmd_init(args) -> int:
     return 0
 
 
-def _enter_lock(store, wait: bool):
+def _enter_lock(store, wait: bool, stop: threading.Event | None = None):
+    """Takes the state directory's lock; with `wait`, polls for it until `stop` is set."""
     from controller.store import LockHeld
 
-    manager = store.lock(wait=wait)
-    try:
-        manager.__enter__()
-    except LockHeld as error:
-        raise UsageError(f"{error}; another controller is acting on this state directory "
-                         "(use --wait to wait for it)") from None
-    return manager
+    said = None
+    while True:
+        manager = store.lock(wait=False)
+        try:
+            manager.__enter__()
+            return manager
+        except LockHeld as error:
+            if not wait:
+                raise UsageError(f"{error}; another controller is acting on this state "
+                                 "directory (use --wait to wait for it)") from None
+            if str(error) != said:
+                said = str(error)
+                log.info("waiting for the lock: %s", error)
+        if stop is not None and stop.wait(1.0):
+            return None
+        if stop is None:
+            time.sleep(1.0)
 
 
 def cmd_reconcile(args) -> int:
@@ -142,7 +157,12 @@ def cmd_run(args) -> int:
     stop = threading.Event()
     with open_reconciler(config, state, settle=True) as reconciler:
         stop_on_signals(stop, reconciler.stop)
-        lock = _enter_lock(reconciler.store, args.wait)
+        lock = _enter_lock(reconciler.store, args.wait, stop)
+        if lock is None:
+            return 0  # stopped while waiting for the lock
+        log.info("controller running on %s (GitHub %s, every %ss; tmux socket %s); "
+                 "SIGINT or SIGTERM stops it, agents keep running", state,
+                 config.github.repo, config.github.poll_interval_s, config.tmux.socket)
         try:
             run_forever(
                 lambda refresh: reconciler.run_pass(refresh_github=refresh),

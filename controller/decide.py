@@ -102,9 +102,9 @@ def decide(record: Record, obs: Observation, ctx: Context) -> Step | None:
     pane = obs.panes.get(n)
 
     if record.state == "closed":
-        return _closed(record, view, pane, obs)
+        return None if _backing_off(record, ctx.now) else _closed(record, view, pane, obs)
 
-    if record.forced:
+    if record.forced and not _backing_off(record, ctx.now):
         step = _make_forced_state_real(record, pane, obs)
         if step:
             return step
@@ -242,8 +242,10 @@ def _worktree(record, view, pane, obs, ctx) -> Step | None:
         if pane.reading.cls == "busy":
             return Step(reason="adopted a running agent", dest="spawned",
                         fields={"pane": str(pane.reading)})
-    if record.spawns >= ctx.max_spawns:
-        message = f"respawn budget spent ({record.spawns}/{ctx.max_spawns}); needs a person"
+    # Starts that failed count too, so an agent that cannot start is not retried forever.
+    if record.spawns + record.attempts >= ctx.max_spawns:
+        message = (f"respawn budget spent ({record.spawns} started, {record.attempts} failed "
+                   f"to start, limit {ctx.max_spawns}); needs a person")
         if record.error != message:
             return Step(reason=message, fields={"error": message})
         return None

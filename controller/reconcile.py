@@ -20,6 +20,7 @@ from controller import decide as decisions
 from controller import delivery, launch, prompts, screens
 from controller.config import Config
 from controller.faults import crash_point
+from controller.github import GitHubError
 from controller.observation import CIView, IssueView, Observation, PaneView, PullView
 from controller.record import Record, parse_iso, utc_now_iso
 from controller.store import StoreError
@@ -80,8 +81,16 @@ class Reconciler:
         self._snapshot: _GitHubSnapshot | None = None
         self._viewer: str | None = None
         self._stopping = False
+        # What was last said about each invalid file or unreadable issue, so a problem
+        # that persists is logged once, not on every pass.
+        self._reported: dict[object, str] = {}
 
     # -- observe -----------------------------------------------------------------
+
+    def _say_once(self, key: object, message: str) -> None:
+        if self._reported.get(key) != message:
+            self._reported[key] = message
+            log.error("%s", message)
 
     def session_name(self, number: int) -> str:
         return self.config.tmux.session_template.format(number=number)
@@ -107,7 +116,16 @@ class Reconciler:
         for number, record in records.items():
             if number in issues or record.state == "closed":
                 continue
-            issue = self.github.issue(number)
+            try:
+                issue = self.github.issue(number)
+            except GitHubError as error:
+                if error.status not in (404, 410):
+                    raise
+                # One state file for an issue GitHub does not show (deleted, moved, or a
+                # typo in a hand-written file) must not stop the reads of all the others.
+                self._say_once(("issue", number), f"#{number} not found on GitHub "
+                               f"({error.status}); left alone until it is")
+                continue
             issues[number] = _issue_view(issue, eligible=issue.author in authors)
             bodies[number] = issue.body or ""
 
@@ -198,6 +216,9 @@ class Reconciler:
                     record = self.store.accept(edit)
                     before = edit.before.state if edit.before else "new"
                     log.info("#%s %s -> %s: edited by hand", edit.issue, before, record.state)
+                    if record.forced and (record.retry_at or record.attempts):
+                        # A person's new state deserves a fresh start, not the old backoff.
+                        self.store.update(edit.issue, retry_at=None, attempts=0, error=None)
 
         loaded = self.store.load_all()
         records: dict[int, Record] = {}
@@ -206,7 +227,7 @@ class Reconciler:
                 records[number] = item
             else:
                 report.invalid.append(f"{item.path}: {item.error}")
-                log.error("#%s skipped: %s", number if number is not None else "?", item.error)
+                self._say_once(("file", str(item.path)), f"skipped until fixed: {item.error}")
         invalid_numbers = {n for n, item in loaded.items() if not isinstance(item, Record)}
 
         obs = self.observe(records, refresh_github=refresh_github)
@@ -420,9 +441,10 @@ class Reconciler:
         number = record.issue
         name = self.session_name(number)
         worktree = Path(record.worktree or obs.worktrees.get(number) or "")
+        branch = record.branch
         if not record.worktree or not worktree.is_dir():
             info = self.worktrees.ensure(number, record.branch)
-            worktree = Path(info.path)
+            worktree, branch = Path(info.path), info.branch
         if args.get("restart") and self.sessions.exists(name):
             self.sessions.stop(name)
         command, env = launch.agent_launch(self.profile, self.config, number=number,
@@ -434,7 +456,7 @@ class Reconciler:
         self._deliver(name, text)
         crash_point("after-prompt")
         obs.panes[number] = PaneView(session=name)
-        return {"session": name, "worktree": str(worktree)}
+        return {"session": name, "worktree": str(worktree), "branch": branch}
 
     def _deliver(self, name: str, text: str) -> None:
         result = delivery.deliver(self.sessions, name, text, self.profile,

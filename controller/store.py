@@ -352,7 +352,7 @@ class Store:
             )
             message = f"#{issue} {current.state} -> {dest}: {_one_line(reason)}"
             record = self._write(issue, new, raw, message, now)
-        log.info("#%d moved %s -> %s: %s", issue, current.state, dest, _one_line(reason))
+        log.debug("#%d moved %s -> %s: %s", issue, current.state, dest, _one_line(reason))
         return record
 
     def force(

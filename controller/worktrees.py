@@ -275,8 +275,10 @@ class Worktrees:
             self._git.worktree("add", "--track", "-b", branch, str(path),
                                f"{self.remote}/{branch}")
         else:
-            raise WorktreeError(f"#{number}: branch {branch} exists neither locally nor on "
-                                f"{self.remote}")
+            # Gone (deleted after its merge, say): the issue gets a fresh branch instead.
+            log.info("branch %s of #%s exists neither locally nor on %s; making a new one",
+                     branch, number, self.remote)
+            return self.ensure(number)
         log.info("created worktree %s on adopted branch %s for #%s", path, branch, number)
         return self._info_for(branch)
 

@@ -191,3 +191,39 @@ def test_an_agent_frozen_while_busy_is_interrupted_and_nudged(sandbox, tmp_path)
              timeout=60, message="a nudge after the interrupt")
     first, second = (json.loads(line) for line in submitted.read_text().splitlines()[:2])
     assert f"issue #{number}" in first and f"issue #{number}" in second
+
+
+def test_a_controller_waiting_for_the_lock_stops_on_sigterm(sandbox):
+    import signal
+
+    sandbox.start()
+    wait_for(lambda: (sandbox.state_dir / ".controller" / "lock").exists(), timeout=30,
+             message="the first controller to take the lock")
+    waiting = sandbox.start("--wait", log_name="waiting.log")
+    wait_for(lambda: "waiting for the lock" in sandbox.log("waiting.log"), timeout=30,
+             message="the second controller to wait")
+    waiting.send_signal(signal.SIGTERM)
+    assert waiting.wait(timeout=15) == 0
+
+
+def test_a_state_file_for_an_issue_github_does_not_know_stops_nothing_else(sandbox):
+    sandbox.state_dir.mkdir(parents=True)
+    (sandbox.state_dir / "issue-50.yaml").write_text("issue: 50\nstate: working\n")
+    number = sandbox.file("slug-dashes")
+    sandbox.start()
+    sandbox.wait_state(number, "closed", timeout=120)
+    assert sandbox.log().count("#50 not found on GitHub") == 1
+
+
+def test_forcing_spawned_on_a_closed_issue_settles_without_spinning(sandbox):
+    number = sandbox.file("slug-dashes")
+    sandbox.start()
+    sandbox.wait_state(number, "closed", timeout=120)
+    forced = sandbox.controller("force", str(number), "spawned", "--reason", "try again")
+    assert forced.returncode == 0, forced.stderr
+    sandbox.wait_state(number, "closed", timeout=60)
+    after_force = sandbox.audit(number)[-4:]
+    assert any("-> spawned (forced)" in line for line in after_force), after_force
+    assert "-> closed" in after_force[-1]
+    assert sandbox.state(number).get("attempts", 0) <= 2
+    assert sandbox.log().count("launch failed") <= 2

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
-from controller.worktrees import WorktreeError, Worktrees
+from controller.worktrees import Worktrees
 from tests.helpers import git
 
 
@@ -31,7 +29,7 @@ def test_a_remote_branch_is_adopted_tracked_and_removed_only_when_pushed(tmp_pat
         assert not info.path.exists()
 
 
-def test_a_branch_that_exists_nowhere_is_a_clear_error(tmp_path, clone):
+def test_a_named_branch_that_vanished_gives_way_to_a_fresh_one(tmp_path, clone):
     with Worktrees(clone, tmp_path / "worktrees") as worktrees:
-        with pytest.raises(WorktreeError, match="exists neither locally nor on origin"):
-            worktrees.ensure(7, "gone/branch")
+        info = worktrees.ensure(7, "fix/issue-7-a-deleted-after-merge")
+        assert info.branch == "fix/issue-7-a" and info.path.is_dir()
