@@ -84,6 +84,7 @@ class Reconciler:
         # What was last said about each invalid file or unreadable issue, so a problem
         # that persists is logged once, not on every pass.
         self._reported: dict[object, str] = {}
+        self._last_screens: dict[str, tuple[tuple, screens.Reading]] = {}
 
     # -- observe -----------------------------------------------------------------
 
@@ -160,8 +161,14 @@ class Reconciler:
             if number is None:
                 continue
             text = captures.get(name, "")
-            raw = screens.classify(text, self.profile, dead=info.dead,
-                                   current_command=info.current_command, title=info.title)
+            seen = (text, info.dead, info.current_command, info.title)
+            last = self._last_screens.get(name)
+            if last is not None and last[0] == seen:
+                raw = last[1]  # an unchanged screen reads the same: no need to classify it
+            else:
+                raw = screens.classify(text, self.profile, dead=info.dead,
+                                       current_command=info.current_command, title=info.title)
+                self._last_screens[name] = (seen, raw)
             settled = raw
             frozen_for = 0.0
             if self.settler is not None and not info.dead:
@@ -170,6 +177,8 @@ class Reconciler:
                 frozen_for = moment - (self.settler.unchanged_since(name) or moment)
             views[number] = PaneView(session=name, dead=info.dead, reading=settled, raw=raw,
                                      frozen_for=frozen_for)
+        for name in set(self._last_screens) - set(panes):
+            del self._last_screens[name]
         if self.settler is not None:
             for name in set(wanted) - set(panes):
                 self.settler.forget(name)
