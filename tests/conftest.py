@@ -6,7 +6,6 @@ gets its own socket, and git runs with a throwaway global configuration.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import uuid
 from pathlib import Path
@@ -62,4 +61,10 @@ def clone(tmp_path, origin) -> Path:
 
 
 def pytest_report_header(config):
-    return f"tmux: {os.popen('tmux -V').read().strip()}"
+    # subprocess.run waits for tmux and closes its pipe: an os.popen left unclosed warns
+    # (ResourceWarning, an error here) in whichever test the garbage collector meets it.
+    try:
+        found = subprocess.run(["tmux", "-V"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"tmux: not available ({error})"
+    return f"tmux: {found.stdout.strip() or found.stderr.strip()}"
