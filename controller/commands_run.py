@@ -188,7 +188,11 @@ def cmd_doctor(args) -> int:
     except config_module.ConfigError as error:
         print(f"config: {error}")
         return 2
-    check(True, f"config: {args.config or 'controller.yaml'} is valid", "")
+    if args.config or config_module.DEFAULT_PATH.exists():
+        notes.append(f"config: {args.config or config_module.DEFAULT_PATH} is valid")
+    else:
+        notes.append(f"config: no {config_module.DEFAULT_PATH} here; the defaults apply "
+                     "(`controller init` writes one)")
     check(bool(shutil.which("tmux")), "tmux: found", "tmux: not found; install tmux")
     check(bool(shutil.which("git")), "git: found", "git: not found; install git")
     from controller import screens

@@ -222,11 +222,20 @@ def from_mapping(data: Any, source: str = "<config>", base_dir: str | Path = "."
     return config
 
 
+DEFAULT_PATH = Path("controller.yaml")
+
+
 def load(path: str | Path | None, *, required: bool = False) -> Config:
-    """Read the configuration file; a missing optional file gives the defaults."""
-    path = Path(path) if path else Path("controller.yaml")
+    """Read the configuration file; only the implicit ./controller.yaml may be absent.
+
+    A file named explicitly (`--config FILE`) that does not exist is an error: running
+    on the defaults instead would hide a typo in the name. Without a name, a missing
+    ./controller.yaml gives the defaults unless `required`.
+    """
+    named = bool(path)
+    path = Path(path) if path else DEFAULT_PATH
     if not path.exists():
-        if required:
+        if required or named:
             raise ConfigError(f"{path}: no such configuration file; `controller init` writes one")
         return from_mapping({}, str(path), base_dir=Path.cwd())
     try:

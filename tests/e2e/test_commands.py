@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 pytestmark = pytest.mark.e2e
@@ -57,3 +62,30 @@ def test_configuration_errors_name_the_file_and_key_before_anything_runs(sandbox
     assert result.returncode == 2
     assert str(sandbox.config_path) in result.stderr and expected in result.stderr
     assert not sandbox.state_dir.exists()
+
+
+def controller_in(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    """`controller ARGS` in a folder of its own, no sandbox needed."""
+    env = {k: v for k, v in os.environ.items() if k not in ("GITHUB_TOKEN", "GH_TOKEN")}
+    return subprocess.run([sys.executable, "-m", "controller", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("command", [
+    ["doctor"], ["status"], ["reconcile", "--dry-run"], ["history", "7"], ["peek", "7"],
+    ["force", "7", "closed"],
+])
+def test_a_named_configuration_file_that_does_not_exist_is_an_error(tmp_path, command):
+    result = controller_in(tmp_path, "--config", "nope.yaml", *command)
+    assert result.returncode == 2, result.stdout + result.stderr
+    output = result.stdout + result.stderr
+    assert "nope.yaml: no such configuration file; `controller init` writes one" in output
+    assert "is valid" not in output and "Traceback" not in output
+    assert not (tmp_path / "state").exists()
+
+
+def test_without_a_name_a_missing_controller_yaml_gives_the_defaults(tmp_path):
+    result = controller_in(tmp_path, "status")
+    assert result.returncode == 0, result.stderr
+    doctor = controller_in(tmp_path, "doctor")
+    assert "config: no controller.yaml here; the defaults apply" in doctor.stdout
