@@ -9,10 +9,14 @@ This module never touches the network, tmux or git.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import difflib
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -158,6 +162,8 @@ def _check_value(where: str, annotation: Any, value: Any) -> Any:
         return float(value)
     if annotation is str and value is None:
         return ""
+    if annotation is str and isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value.isoformat()  # YAML reads an unquoted 2024-05-01 as a date
     if annotation is bool and isinstance(value, bool):
         return value
     if annotation in (int, float) and isinstance(value, bool):
@@ -174,11 +180,13 @@ def _build(cls: type, data: Any, where: str, source: str) -> Any:
         raise ConfigError(f"{source}: {where or 'the file'} must be a mapping of keys to values")
     hints = typing.get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls) if f.name != "base_dir"}
-    unknown = sorted(set(data) - known)
+    unknown = sorted(set(data) - known, key=str)
     if unknown:
         prefix = f"{where}." if where else ""
+        close = difflib.get_close_matches(str(unknown[0]), sorted(known), n=1)
+        hint = f"did you mean `{prefix}{close[0]}`? " if close else ""
         raise ConfigError(
-            f"{source}: unknown key {prefix}{unknown[0]!s}; known keys here: "
+            f"{source}: unknown key {prefix}{unknown[0]!s}; {hint}known keys here: "
             + ", ".join(sorted(known))
         )
     values = {}
@@ -188,23 +196,73 @@ def _build(cls: type, data: Any, where: str, source: str) -> Any:
         if dataclasses.is_dataclass(annotation):
             values[name] = _build(annotation, data[name], key, source)
             continue
+        choices = _CHOICES.get((where, name))
+        if choices and data[name] not in choices:
+            # Checked before the type, so `permission: yes` (which YAML reads as true)
+            # is told the choices rather than "must be string".
+            hint = (" (YAML reads an unquoted yes, no, on or off as true or false)"
+                    if isinstance(data[name], bool) else "")
+            raise ConfigError(
+                f"{source}: {key} must be one of {', '.join(choices)}, "
+                f"not {data[name]!r}{hint}"
+            )
         try:
             values[name] = _check_value(key, annotation, data[name])
         except ConfigError as error:
             raise ConfigError(f"{source}: {error}") from None
-        choices = _CHOICES.get((where, name))
-        if choices and values[name] not in choices:
-            raise ConfigError(
-                f"{source}: {key} must be one of {', '.join(choices)}, not {values[name]!r}"
-            )
     return cls(**values)
 
 
+# Intervals, timeouts and sizes that must be more than zero, and those that may be zero.
+_POSITIVE = (
+    ("github", "poll_interval_s"), ("github", "timeout_s"), ("tmux", "poll_interval_s"),
+    ("tmux", "width"), ("tmux", "height"), ("policy", "stall_after_s"),
+    ("policy", "hang_after_s"),
+)
+_NOT_NEGATIVE = (
+    ("github", "no_checks_grace_s"), ("policy", "settle_s"), ("policy", "retry_backoff_s"),
+    ("policy", "retry_backoff_max_s"), ("policy", "max_workers"), ("policy", "max_nudges"),
+    ("policy", "max_spawns"), ("policy", "max_ci_attempts"),
+)
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
 def _validate(config: Config, source: str) -> None:
+    for section, name in _POSITIVE:
+        value = getattr(getattr(config, section), name)
+        if not value > 0:
+            raise ConfigError(f"{source}: {section}.{name} must be more than 0, not {value!r}")
+    for section, name in _NOT_NEGATIVE:
+        value = getattr(getattr(config, section), name)
+        if not value >= 0:
+            raise ConfigError(f"{source}: {section}.{name} must be zero or more, not {value!r}")
     policy = config.policy
-    for name in ("max_workers", "max_nudges", "max_spawns", "max_ci_attempts"):
-        if getattr(policy, name) < 0:
-            raise ConfigError(f"{source}: policy.{name} must be zero or more")
+    if policy.retry_backoff_max_s < policy.retry_backoff_s:
+        raise ConfigError(
+            f"{source}: policy.retry_backoff_max_s ({policy.retry_backoff_max_s:g}) must be at "
+            f"least policy.retry_backoff_s ({policy.retry_backoff_s:g})"
+        )
+    try:
+        api_url = urlsplit(config.github.api_url)
+        scheme, host = api_url.scheme, api_url.hostname
+    except ValueError:
+        scheme = host = None
+    if scheme not in ("http", "https") or not host:
+        raise ConfigError(
+            f"{source}: github.api_url must be an http:// or https:// address such as "
+            f"https://api.github.com, not {config.github.api_url!r}"
+        )
+    since = config.github.created_since
+    if since not in ("", "today"):
+        try:
+            if not _DATE.fullmatch(since):
+                raise ValueError
+            dt.date.fromisoformat(since)
+        except ValueError:
+            raise ConfigError(
+                f"{source}: github.created_since must be a date (YYYY-MM-DD, such as "
+                f"2024-05-01), \"today\" or empty, not {since!r}"
+            ) from None
     if config.github.repo and config.github.repo.count("/") != 1:
         raise ConfigError(
             f"{source}: github.repo must look like OWNER/NAME, not {config.github.repo!r}"

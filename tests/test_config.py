@@ -1,0 +1,70 @@
+"""The configuration is checked before anything runs: each bad value names its key."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from controller import config
+
+
+def error_for(text: str) -> str:
+    with pytest.raises(config.ConfigError) as raised:
+        config.from_mapping(yaml.safe_load(text), "controller.yaml")
+    return str(raised.value)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("github:\n  created_since: yesterday\n", "github.created_since must be a date"),
+    ("github:\n  created_since: '2024-13-01'\n", "not '2024-13-01'"),
+    ("github:\n  created_since: '20240501'\n", "(YYYY-MM-DD, such as 2024-05-01), \"today\""),
+    ("github:\n  api_url: api.github.com\n", "github.api_url must be an http:// or https://"),
+    ("github:\n  api_url: ftp://example.com\n", "github.api_url"),
+    ("github:\n  api_url: 'https://'\n", "github.api_url"),
+    ("policy:\n  max_wrokers: 3\n",
+     "unknown key policy.max_wrokers; did you mean `policy.max_workers`?"),
+    ("agents: {}\n", "unknown key agents; did you mean `agent`?"),
+    ("policy:\n  permission: yes\n", "policy.permission must be one of stall, accept, not True"),
+    ("github:\n  no_checks: no\n", "github.no_checks must be one of wait, success, not False"),
+    ("github:\n  poll_interval_s: 0\n", "github.poll_interval_s must be more than 0"),
+    ("github:\n  timeout_s: -5\n", "github.timeout_s must be more than 0"),
+    ("tmux:\n  poll_interval_s: -1\n", "tmux.poll_interval_s must be more than 0"),
+    ("tmux:\n  width: 0\n", "tmux.width must be more than 0"),
+    ("policy:\n  stall_after_s: 0\n", "policy.stall_after_s must be more than 0"),
+    ("policy:\n  hang_after_s: -1\n", "policy.hang_after_s must be more than 0"),
+    ("policy:\n  settle_s: -1\n", "policy.settle_s must be zero or more"),
+    ("github:\n  no_checks_grace_s: -1\n", "github.no_checks_grace_s must be zero or more"),
+    ("policy:\n  retry_backoff_s: -1\n", "policy.retry_backoff_s must be zero or more"),
+    ("policy:\n  retry_backoff_s: 60\n  retry_backoff_max_s: 10\n",
+     "policy.retry_backoff_max_s (10) must be at least policy.retry_backoff_s (60)"),
+])
+def test_a_bad_value_is_an_error_that_names_the_key(text, expected):
+    message = error_for(text)
+    assert message.startswith("controller.yaml: ") and expected in message
+
+
+@pytest.mark.parametrize("value", ["''", "today", "2024-05-01", "'2024-05-01'"])
+def test_created_since_takes_a_date_today_or_nothing(value):
+    loaded = config.from_mapping(yaml.safe_load(f"github:\n  created_since: {value}\n"))
+    assert loaded.github.created_since == value.strip("'")
+
+
+def test_zero_is_fine_where_it_makes_sense():
+    loaded = config.from_mapping(yaml.safe_load(
+        "github:\n  no_checks_grace_s: 0\n  api_url: http://127.0.0.1:8000\n"
+        "policy:\n  settle_s: 0\n  retry_backoff_s: 0\n  retry_backoff_max_s: 0\n"
+        "  max_workers: 0\n"
+    ))
+    assert loaded.policy.max_workers == 0 and loaded.github.no_checks_grace_s == 0
+
+
+def test_the_command_refuses_a_bad_configuration_before_anything_runs(tmp_path):
+    (tmp_path / "controller.yaml").write_text("policy:\n  permission: yes\n")
+    result = subprocess.run([sys.executable, "-m", "controller", "status"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "policy.permission must be one of stall, accept" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "state").exists()
