@@ -69,6 +69,7 @@ policy:
   retry_backoff_max_s: 600
 
 state_dir: ./state
+# prompts_dir: ./prompts               # your own prompt templates; default: the ones shipped
 """
 
 

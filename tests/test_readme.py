@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import subprocess
 import sys
@@ -43,3 +44,13 @@ def test_init_writes_a_file_that_loads_to_the_defaults(tmp_path):
     again = subprocess.run([sys.executable, "-m", "controller", "init"], cwd=tmp_path,
                            capture_output=True, text=True)
     assert again.returncode == 0 and "left as it is" in again.stdout
+
+
+def test_the_configuration_shown_names_every_key():
+    shown = INIT_TEMPLATE.format(repo='""')
+    for name in (f.name for f in dataclasses.fields(config.Config) if f.name != "base_dir"):
+        assert re.search(rf"^(# )?{name}:", shown, re.M), f"{name} is not in the template"
+        section = getattr(config.Config(), name)
+        if dataclasses.is_dataclass(section):
+            for key in dataclasses.fields(section):
+                assert re.search(rf"^  {key.name}:", shown, re.M), f"{name}.{key.name} missing"
