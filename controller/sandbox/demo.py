@@ -127,7 +127,16 @@ def main(issues: int = 3, agent: str = "scripted", directory: str | None = None,
               file=sys.stderr)
         return 2
     root = Path(directory or tempfile.mkdtemp(prefix="controller-demo-")).resolve()
-    root.mkdir(parents=True, exist_ok=True)
+    if root.exists() and not root.is_dir():
+        print(f"demo: {root} is a file, not a folder; give an empty or new folder with --dir",
+              file=sys.stderr)
+        return 2
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        print(f"demo: cannot make the folder {root}: {error.strerror}; give an empty or new "
+              "folder with --dir", file=sys.stderr)
+        return 2
     if any(root.iterdir()):
         print(f"demo: {root} is not empty; give an empty or new folder with --dir",
               file=sys.stderr)

@@ -72,3 +72,15 @@ def test_the_demo_refuses_a_folder_that_is_not_empty(tmp_path):
     result = run_demo(tmp_path)
     assert result.returncode == 2 and "not empty" in result.stderr
     assert (tmp_path / "something").read_text() == "mine\n"
+
+
+def test_the_demo_refuses_a_file_for_its_folder(tmp_path):
+    target = tmp_path / "notes.txt"
+    target.write_text("mine\n")
+    result = run_demo(target)
+    assert result.returncode == 2, result.stderr
+    assert f"{target} is a file, not a folder" in result.stderr
+    assert "Traceback" not in result.stderr and target.read_text() == "mine\n"
+    inside = run_demo(target / "sub")
+    assert inside.returncode == 2 and "cannot make the folder" in inside.stderr
+    assert "Traceback" not in inside.stderr
