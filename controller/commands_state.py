@@ -21,19 +21,34 @@ from controller.store import InvalidFile, Store, StoreError
 log = logging.getLogger(__name__)
 
 
+DEFAULT_REASON = "forced by hand"
+
+
+def issue_number(text: str) -> int:
+    """An argparse type: a GitHub issue number, a whole number from 1 up."""
+    import argparse
+
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise argparse.ArgumentTypeError(
+            f"an issue number is a whole number from 1 up, not {text!r}"
+        )
+    return int(text)
+
+
 def register(subparsers) -> None:
     status = subparsers.add_parser("status", help="one line per issue the controller tracks")
     status.add_argument("--json", action="store_true", help="print a JSON array instead")
     status.set_defaults(func=cmd_status)
 
     history = subparsers.add_parser("history", help="the transitions of one issue, oldest first")
-    history.add_argument("issue", type=int, metavar="N", help="issue number")
+    history.add_argument("issue", type=issue_number, metavar="N", help="issue number")
     history.set_defaults(func=cmd_history)
 
     force = subparsers.add_parser("force", help="move an issue to any state, recorded as forced")
-    force.add_argument("issue", type=int, metavar="N", help="issue number")
+    force.add_argument("issue", type=issue_number, metavar="N", help="issue number")
     force.add_argument("state", metavar="STATE", help="one of: " + ", ".join(machine.STATES))
-    force.add_argument("--reason", default="forced by hand", help="why (goes into the history)")
+    force.add_argument("--reason", default=DEFAULT_REASON,
+                       help=f"why (goes into the history; default {DEFAULT_REASON!r})")
     force.set_defaults(func=cmd_force)
 
     graph = subparsers.add_parser("graph", help="the state machine as a Mermaid diagram")
@@ -127,7 +142,8 @@ def cmd_force(args) -> int:
         )
     try:
         before = store.load(args.issue)
-        record = store.force(args.issue, args.state, args.reason)
+        # An empty reason would leave the history saying nothing about why.
+        record = store.force(args.issue, args.state, args.reason.strip() or DEFAULT_REASON)
     except StoreError as error:
         raise _usage_error(str(error)) from None
     source = before.state if isinstance(before, Record) else "?"

@@ -118,6 +118,32 @@ def test_force_refuses_an_unknown_state_and_a_missing_file(tmp_path, hand_made):
     assert (hand_made / "issue-8.yaml").read_text() == "issue: 8\nstate: wroking\n"
 
 
+@pytest.mark.parametrize("reason", ["", "   "])
+def test_force_with_an_empty_reason_records_the_default(tmp_path, hand_made, reason):
+    result = controller(tmp_path, "--state-dir", str(hand_made), "force", "7", "closed",
+                        "--reason", reason)
+    assert result.returncode == 0, result.stderr
+    assert "#7 working -> closed (forced): forced by hand" in result.stdout
+    assert "reason: forced by hand\n" in (hand_made / "issue-7.yaml").read_text()
+    assert commits(hand_made) == [
+        ("#7 working -> closed (forced): forced by hand", ["issue-7.yaml"])
+    ]
+
+
+@pytest.mark.parametrize("args", [
+    ["force", "0", "closed"], ["force", "--", "-3", "closed"], ["force", "-3", "closed"],
+    ["force", "seven", "closed"], ["force", "7.0", "closed"], ["history", "0"],
+])
+def test_an_issue_number_must_be_a_whole_number_from_one_up(tmp_path, hand_made, args):
+    before = {p.name: p.read_bytes() for p in hand_made.iterdir() if p.is_file()}
+    result = controller(tmp_path, "--state-dir", str(hand_made), *args)
+    assert result.returncode == 2
+    assert "an issue number is a whole number from 1 up, not " in result.stderr
+    assert "Traceback" not in result.stderr
+    assert {p.name: p.read_bytes() for p in hand_made.iterdir() if p.is_file()} == before
+    assert not (hand_made / ".git").exists()
+
+
 def test_history_without_a_file_is_an_error(tmp_path, hand_made):
     result = controller(tmp_path, "--state-dir", str(hand_made), "history", "12")
     assert result.returncode == 2 and "no state file and no history for #12" in result.stderr
