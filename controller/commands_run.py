@@ -111,8 +111,8 @@ def _enter_lock(store, wait: bool, stop: threading.Event | None = None):
             return manager
         except LockHeld as error:
             if not wait:
-                raise UsageError(f"{error}; another controller is acting on this state "
-                                 "directory (use --wait to wait for it)") from None
+                raise UsageError(f"{error}; stop it first, use another state directory, or "
+                                 "add --wait to wait for it") from None
             if str(error) != said:
                 said = str(error)
                 log.info("waiting for the lock: %s", error)

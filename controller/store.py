@@ -650,9 +650,10 @@ class Store:
             except BlockingIOError:
                 holder = os.pread(fd, 200, 0).decode("utf-8", errors="replace").split()
                 pid, since = (holder + ["?", "?"])[:2]
+                # Only the fact: each command adds what to do about it (stop, --wait).
                 raise LockHeld(
-                    f"{self.state_dir}: another controller (pid {pid}, running since {since}) "
-                    "works on this state directory; stop it first or use another directory"
+                    f"{self.state_dir}: held by another controller (pid {pid}, running since "
+                    f"{since})"
                 ) from None
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()} {utc_now_iso()}\n".encode(), 0)

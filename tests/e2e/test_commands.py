@@ -89,3 +89,23 @@ def test_without_a_name_a_missing_controller_yaml_gives_the_defaults(tmp_path):
     assert result.returncode == 0, result.stderr
     doctor = controller_in(tmp_path, "doctor")
     assert "config: no controller.yaml here; the defaults apply" in doctor.stdout
+
+
+def test_a_held_lock_is_told_once_with_what_to_do(sandbox):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys\nfrom controller.store import Store\n"
+         "with Store(sys.argv[1]).lock():\n    print('held', flush=True)\n"
+         "    sys.stdin.read()\n", str(sandbox.state_dir)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        result = sandbox.controller("reconcile")
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=10)
+        holder.stdout.close()
+    assert result.returncode == 2
+    assert f"held by another controller (pid {holder.pid}, running since " in result.stderr
+    assert result.stderr.count("another controller") == 1
+    assert result.stderr.count("--wait") == 1 and "stop it first" in result.stderr

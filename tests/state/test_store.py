@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -419,9 +420,14 @@ def test_the_lock_names_its_holder(store):
     )
     try:
         assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(LockHeld, match=f"pid {holder.pid}, running since 20"):
+        with pytest.raises(LockHeld, match=f"pid {holder.pid}, running since 20") as held:
             with store.lock():
                 pass
+        # Just the fact; what to do (stop it, --wait) is for the command to say.
+        assert re.fullmatch(
+            rf"{re.escape(str(store.state_dir))}: held by another controller "
+            rf"\(pid {holder.pid}, running since 20\S+Z\)", str(held.value)
+        )
     finally:
         holder.stdin.close()
         holder.wait(timeout=10)
