@@ -10,6 +10,7 @@ here sends keys to an agent.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -62,15 +63,40 @@ def read_meta(path: Path) -> dict:
     return meta
 
 
+# A whole screen is a few kilobytes, a capture with all its scrollback rarely a megabyte.
+MAX_CAPTURE_BYTES = 4 * 1024 * 1024
+
+
 def _read(path_text: str, what: str) -> str:
     path = Path(path_text)
     try:
-        return path.read_text(encoding="utf-8", errors="replace")
+        with open(path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size > MAX_CAPTURE_BYTES:
+                raise UsageError(
+                    f"{path} is {size} bytes, too big for a {what} (at most "
+                    f"{MAX_CAPTURE_BYTES // (1024 * 1024)} MiB); save just the screen with "
+                    "`tmux capture-pane -p -t TARGET > FILE`"
+                )
+            raw = handle.read(MAX_CAPTURE_BYTES + 1)
     except FileNotFoundError:
         raise UsageError(f"{path}: no such {what} file; save one with "
                          "`tmux capture-pane -p -t TARGET > FILE`") from None
+    except IsADirectoryError:
+        raise UsageError(f"{path} is a folder, not a {what} file") from None
     except OSError as error:
         raise UsageError(f"{path}: cannot read the {what}: {error.strerror}") from None
+    if len(raw) > MAX_CAPTURE_BYTES:  # grew while it was read, or not a regular file
+        raise UsageError(f"{path}: more than {MAX_CAPTURE_BYTES} bytes, too big for a {what}")
+    if not raw:
+        raise UsageError(f"{path} is empty; a {what} holds the text of a screen "
+                         "(`tmux capture-pane -p -t TARGET > FILE`)")
+    text = raw.decode("utf-8", errors="replace")
+    # A screen is text: a NUL byte, or bytes that are mostly not UTF-8, mean another file.
+    if b"\0" in raw or text.count("\ufffd") > len(text) // 20:
+        raise UsageError(f"{path} is not a text capture; give the output of "
+                         "`tmux capture-pane -p -t TARGET > FILE`")
+    return text
 
 
 def _classify(args) -> int:

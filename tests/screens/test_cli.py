@@ -79,3 +79,44 @@ def test_bad_profile_is_a_clear_error(tmp_path):
     assert result.returncode == 2
     assert "bad.yaml" in result.stderr and "not a valid regular expression" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    (b"", "screen.txt is empty"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00", "screen.txt is not a text capture"),
+    (bytes(range(128, 256)) * 4, "screen.txt is not a text capture"),
+])
+def test_an_empty_or_binary_file_is_refused(tmp_path, content, expected):
+    (tmp_path / "screen.txt").write_bytes(content)
+
+    result = run(tmp_path, "screen.txt", "--agent", "generic")
+
+    assert result.returncode == 2 and result.stdout == ""
+    assert expected in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_empty_ansi_capture_is_refused_too(tmp_path):
+    (tmp_path / "screen.txt").write_text("working\n> \n")
+    (tmp_path / "screen.ansi.txt").write_bytes(b"")
+
+    result = run(tmp_path, "screen.txt", "--ansi", "screen.ansi.txt", "--agent", "generic")
+
+    assert result.returncode == 2 and "screen.ansi.txt is empty" in result.stderr
+
+
+def test_a_file_too_big_for_a_screen_is_refused(tmp_path):
+    with open(tmp_path / "huge.txt", "wb") as handle:
+        handle.truncate(64 * 1024 * 1024)  # sparse: no disk space used
+
+    result = run(tmp_path, "huge.txt", "--agent", "generic")
+
+    assert result.returncode == 2 and result.stdout == ""
+    assert "huge.txt is 67108864 bytes, too big for a capture" in result.stderr
+
+
+def test_a_blank_screen_is_still_classified(tmp_path):
+    (tmp_path / "screen.txt").write_text("\n" * 50)
+
+    result = run(tmp_path, "screen.txt", "--agent", "generic")
+
+    assert result.returncode == 0 and result.stdout.strip()
