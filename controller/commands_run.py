@@ -156,8 +156,13 @@ def cmd_run(args) -> int:
     config = _load(args)
     state = _state_path(args, config)
     stop = threading.Event()
+    # Signals are taken from the first moment, so a stop during start-up (a clone can
+    # take a while) is a clean exit too; the reconciler is told once it exists.
+    stop_on_signals(stop)
     with open_reconciler(config, state, settle=True) as reconciler:
         stop_on_signals(stop, reconciler.stop)
+        if stop.is_set():
+            return 0
         lock = _enter_lock(reconciler.store, args.wait, stop)
         if lock is None:
             return 0  # stopped while waiting for the lock

@@ -160,11 +160,15 @@ class Store:
         if not ignore.exists():
             # Keeps the controller's own bookkeeping out of any enclosing repository too.
             ignore.write_text("*\n", encoding="utf-8")
-        root = self._find_git_root()
-        if root is None:
-            self._git("init", "-q", str(self.state_dir.resolve()), cwd=self.state_dir)
-            log.info("initialised an audit repository in %s", self.state_dir)
-            root = self.state_dir.resolve()
+        # Two controllers started at once on a new directory must not both run git init
+        # (one would fail on git's config lock); the second finds the first's repository.
+        with open(self.sidecar_dir / "init.lock", "a") as guard:
+            fcntl.flock(guard, fcntl.LOCK_EX)
+            root = self._find_git_root()
+            if root is None:
+                self._git("init", "-q", str(self.state_dir.resolve()), cwd=self.state_dir)
+                log.info("initialised an audit repository in %s", self.state_dir)
+                root = self.state_dir.resolve()
         self._git_root = root
         self._ready = True
         with self._write_lock():

@@ -15,6 +15,7 @@ import time
 import pytest
 
 from controller.faults import POINTS
+from tests.helpers import wait_for
 from tests.reliability.conftest import SOAK
 from tests.reliability.figures import FIGURES
 
@@ -54,7 +55,12 @@ def test_random_kills_during_a_demo_sized_run(rig):
         rig.kill(proc)
         kills += 1
     FIGURES.add(kills=kills)
+    started = rig.log().count("controller running on")
     final = rig.start()
     rig.wait_closed(numbers, timeout=180, proc=final)
+    # Stopped only once it has started (a signal during Python's own start-up, before
+    # any handler can exist, would end it with the default action).
+    wait_for(lambda: rig.log().count("controller running on") > started, timeout=30,
+             message="the last controller to start")
     assert rig.stop(final) == 0
     rig.check(numbers)
