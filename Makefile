@@ -2,7 +2,7 @@
 .PHONY: demo test bench lint
 
 demo:
-	scripts/bootstrap
+	scripts/bootstrap $(if $(findstring claude,$(ARGS)),--with-claude,)
 	.venv/bin/controller demo $(ARGS)
 
 test:
