@@ -18,7 +18,7 @@ from typing import Any
 
 from controller import machine
 from controller.observation import IssueView, Observation, PaneView
-from controller.record import Record, parse_iso
+from controller.record import Record, parse_iso, utc_now_iso
 
 # States in which an issue holds a worker slot (a worktree and, usually, an agent).
 ACTIVE_STATES = ("worktree", "spawned", "working", "stalled", "pr-open", "ci-green")
@@ -271,8 +271,6 @@ def _pane_fields(record: Record, pane: PaneView, now: float) -> dict[str, Any]:
     text = str(pane.reading)
     if record.pane == text and record.pane_since:
         return {}
-    from controller.record import utc_now_iso
-
     return {"pane": text, "pane_since": utc_now_iso(now)}
 
 
@@ -378,7 +376,7 @@ def _stalled(record, view, pane, obs, ctx) -> Step | None:
             return Step(reason=message, fields={"error": message})
         return Step(reason=f"interrupted a hung agent ({record.nudges + 1}/{ctx.max_nudges})",
                     action="keys", args={"keys": list(ctx.interrupt_keys)},
-                    fields={"nudges": record.nudges + 1, "pane_since": _iso(ctx.now)})
+                    fields={"nudges": record.nudges + 1, "pane_since": utc_now_iso(ctx.now)})
     if pane.reading.cls == "busy":
         return Step(reason="agent is working again", dest="working",
                     fields={**_pane_fields(record, pane, ctx.now), "error": None})
@@ -398,13 +396,7 @@ def _stalled(record, view, pane, obs, ctx) -> Step | None:
     prompt = "nudge-continue" if record.nudges % 2 == 0 else "nudge-finish"
     return Step(reason=f"nudged ({record.nudges + 1}/{ctx.max_nudges})", action="nudge",
                 args={"prompt": prompt},
-                fields={"nudges": record.nudges + 1, "pane_since": _iso(ctx.now)})
-
-
-def _iso(now: float) -> str:
-    from controller.record import utc_now_iso
-
-    return utc_now_iso(now)
+                fields={"nudges": record.nudges + 1, "pane_since": utc_now_iso(ctx.now)})
 
 
 def _pr_open(record, view, pane, obs, ctx) -> Step | None:
@@ -437,7 +429,7 @@ def _pr_open(record, view, pane, obs, ctx) -> Step | None:
                     dest="worktree", fields=fields)
     return Step(reason=f"checks failed: {', '.join(names)}; agent told", action="nudge",
                 args={"prompt": "ci-failed", "failed_checks": summaries or ", ".join(names)},
-                dest="working", fields={**fields, "pane_since": _iso(ctx.now)})
+                dest="working", fields={**fields, "pane_since": utc_now_iso(ctx.now)})
 
 
 def _give_up_comment(number: int, names: list[str], attempts: int) -> str:
@@ -447,12 +439,9 @@ def _give_up_comment(number: int, names: list[str], attempts: int) -> str:
 
 
 def _ci_green(record, view, pane, obs, ctx) -> Step | None:
-    n = record.issue
-    pull = obs.pulls.get(n)
-    ci = obs.ci.get(n)
-    if pull is None or ci is None or ci.head_sha != pull.head_sha:
-        return None
-    if ci.status == "failure":
+    # Green checks can only turn red on a new head: handled as from pr-open.
+    ci = obs.ci.get(record.issue)
+    if ci is not None and ci.status == "failure":
         return _pr_open(record.replace(state="pr-open"), view, pane, obs, ctx)
     return None
 

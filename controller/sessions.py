@@ -209,8 +209,7 @@ def sessions_for(config) -> Sessions:
     return Sessions(config.tmux.socket, width=config.tmux.width, height=config.tmux.height)
 
 
-def peek(config, number: int) -> str:
-    """The current screen of issue `number`'s agent, for `controller peek N`."""
+def _live_session(config, number: int) -> tuple[Sessions, str]:
     name = session_name(config, number)
     sessions = sessions_for(config)
     if not sessions.exists(name):
@@ -218,18 +217,18 @@ def peek(config, number: int) -> str:
             f"no session {name} on tmux socket {config.tmux.socket}; `controller status` "
             "shows which issues have a running agent"
         )
+    return sessions, name
+
+
+def peek(config, number: int) -> str:
+    """The current screen of issue `number`'s agent, for `controller peek N`."""
+    sessions, name = _live_session(config, number)
     return sessions.capture(name)
 
 
 def attach(config, number: int) -> int:
     """Replace this process with `tmux attach` to issue `number`'s session."""
-    name = session_name(config, number)
-    sessions = sessions_for(config)
-    if not sessions.exists(name):
-        raise SessionError(
-            f"no session {name} on tmux socket {config.tmux.socket}; `controller status` "
-            "shows which issues have a running agent"
-        )
+    sessions, name = _live_session(config, number)
     argv = sessions.attach_argv(name)
     os.execvp(argv[0], argv)
     return 0  # not reached: execvp replaces the process
