@@ -216,11 +216,12 @@ def _build(cls: type, data: Any, where: str, source: str) -> Any:
 # Intervals, timeouts and sizes that must be more than zero, and those that may be zero.
 _POSITIVE = (
     ("github", "poll_interval_s"), ("github", "timeout_s"), ("tmux", "poll_interval_s"),
-    ("tmux", "width"), ("tmux", "height"), ("policy", "stall_after_s"),
-    ("policy", "hang_after_s"),
+    ("tmux", "width"), ("tmux", "height"), ("policy", "hang_after_s"),
 )
+# A stall threshold of zero is meaningful: an idle agent is nudged at once.
 _NOT_NEGATIVE = (
-    ("github", "no_checks_grace_s"), ("policy", "settle_s"), ("policy", "retry_backoff_s"),
+    ("policy", "stall_after_s"), ("github", "no_checks_grace_s"), ("policy", "settle_s"),
+    ("policy", "retry_backoff_s"),
     ("policy", "retry_backoff_max_s"), ("policy", "max_workers"), ("policy", "max_nudges"),
     ("policy", "max_spawns"), ("policy", "max_ci_attempts"),
 )

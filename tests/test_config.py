@@ -33,7 +33,7 @@ def error_for(text: str) -> str:
     ("github:\n  timeout_s: -5\n", "github.timeout_s must be more than 0"),
     ("tmux:\n  poll_interval_s: -1\n", "tmux.poll_interval_s must be more than 0"),
     ("tmux:\n  width: 0\n", "tmux.width must be more than 0"),
-    ("policy:\n  stall_after_s: 0\n", "policy.stall_after_s must be more than 0"),
+    ("policy:\n  stall_after_s: -1\n", "policy.stall_after_s must be zero or more"),
     ("policy:\n  hang_after_s: -1\n", "policy.hang_after_s must be more than 0"),
     ("policy:\n  settle_s: -1\n", "policy.settle_s must be zero or more"),
     ("github:\n  no_checks_grace_s: -1\n", "github.no_checks_grace_s must be zero or more"),
@@ -68,3 +68,7 @@ def test_the_command_refuses_a_bad_configuration_before_anything_runs(tmp_path):
     assert result.returncode == 2
     assert "policy.permission must be one of stall, accept" in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "state").exists()
+
+
+def test_a_stall_threshold_of_zero_is_allowed():
+    assert config.from_mapping({"policy": {"stall_after_s": 0}}).policy.stall_after_s == 0

@@ -110,9 +110,14 @@ class Lab:
                 cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        wait_for(lambda: (self.state / ".controller" / "lock").exists()
-                 and (self.state / ".controller" / "lock").read_text().strip(),
-                 timeout=60, message="the controller to take its lock")
+        try:
+            wait_for(lambda: (self.state / ".controller" / "lock").exists()
+                     and (self.state / ".controller" / "lock").read_text().strip(),
+                     timeout=60, message="the controller to take its lock")
+        except AssertionError:
+            log = (self.root / "controller.log").read_text(errors="replace")
+            raise AssertionError(f"the controller did not take its lock:\n{log[-3000:]}") \
+                from None
 
     def stop_controller(self) -> None:
         process, self.controller = self.controller, None
