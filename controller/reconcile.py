@@ -151,10 +151,15 @@ class Reconciler:
         return _GitHubSnapshot(now, issues, pulls, ci, bodies)
 
     def _observe_panes(self, records: dict[int, Record], now: float) -> dict[int, PaneView]:
-        panes = self.sessions.list()
         wanted = {self.session_name(n): n for n in records}
-        live = [name for name, info in panes.items() if name in wanted and not info.dead]
-        captures = self.sessions.capture_many(live, listed=panes) if live else {}
+        # One tmux launch per poll: the listing and the screens of the sessions that were
+        # there last time; only sessions new since then cost a second launch.
+        expected = [name for name in self._last_screens if name in wanted]
+        panes, captures = self.sessions.observe(expected)
+        new = [name for name, info in panes.items()
+               if name in wanted and not info.dead and name not in captures]
+        if new:
+            captures.update(self.sessions.capture_many(new, listed=panes))
         views: dict[int, PaneView] = {}
         for name, info in panes.items():
             number = wanted.get(name)

@@ -51,6 +51,25 @@ class PaneInfo:
     height: int
 
 
+_LIST_FORMAT = _SEP.join(f"#{{{field}}}" for field in _FIELDS)
+
+
+def _parse_panes(lines: list[str]) -> dict[str, PaneInfo]:
+    panes: dict[str, PaneInfo] = {}
+    for line in lines:
+        values = line.split(_SEP)
+        if len(values) != len(_FIELDS):
+            continue
+        name, pane_id, dead, status, command, pid, width, height, title = values
+        panes.setdefault(name, PaneInfo(
+            session=name, pane_id=pane_id, dead=dead == "1",
+            dead_status=_int_or_none(status) if dead == "1" else None,
+            current_command=command, title=title, pid=_int_or_none(pid),
+            width=int(width), height=int(height),
+        ))
+    return panes
+
+
 def _target(name: str) -> str:
     # "=" asks for the exact session name; the ":" makes it a window (and pane) target.
     return f"={name}:"
@@ -79,26 +98,36 @@ class Sessions:
 
     def list(self) -> dict[str, PaneInfo]:
         """Every session's first pane, from one tmux call; {} when no server runs."""
-        fmt = _SEP.join(f"#{{{field}}}" for field in _FIELDS)
-        result = self._server.cmd("list-panes", "-a", "-F", fmt)
+        result = self._server.cmd("list-panes", "-a", "-F", _LIST_FORMAT)
         if result.returncode != 0:
             stderr = " ".join(result.stderr)
             if "no server running" in stderr or "error connecting" in stderr:
                 return {}
             raise SessionError(f"tmux -L {self.socket} list-panes failed: {stderr}")
-        panes: dict[str, PaneInfo] = {}
-        for line in result.stdout:
-            values = line.split(_SEP)
-            if len(values) != len(_FIELDS):
-                continue
-            name, pane_id, dead, status, command, pid, width, height, title = values
-            panes.setdefault(name, PaneInfo(
-                session=name, pane_id=pane_id, dead=dead == "1",
-                dead_status=_int_or_none(status) if dead == "1" else None,
-                current_command=command, title=title, pid=_int_or_none(pid),
-                width=int(width), height=int(height),
-            ))
-        return panes
+        return _parse_panes(result.stdout)
+
+    def observe(self, names: list[str]) -> tuple[dict[str, PaneInfo], dict[str, str]]:
+        """Every pane's facts and the screens of `names`, in one tmux launch when it can.
+
+        `names` should be sessions believed to exist (those of the last listing); if one
+        has gone, tmux stops the chain and this falls back to a listing plus a capture.
+        """
+        if not names:
+            return self.list(), {}
+        args = ["list-panes", "-a", "-F", _LIST_FORMAT, ";",
+                "display-message", "-p", _CAPTURE_MARK]
+        for name in names:
+            args += [";", "capture-pane", "-p", "-t", _target(name), ";",
+                     "display-message", "-p", _CAPTURE_MARK]
+        result = self._server.cmd(*args)
+        if result.returncode != 0:
+            panes = self.list()
+            alive = [name for name in names if name in panes and not panes[name].dead]
+            return panes, self.capture_many(alive, listed=panes)
+        listing, *blocks = "\n".join(result.stdout).split(_CAPTURE_MARK)
+        captures = {name: block.removeprefix("\n").rstrip("\n")
+                    for name, block in zip(names, blocks, strict=False)}
+        return _parse_panes(listing.splitlines()), captures
 
     def exists(self, name: str) -> bool:
         return self._server.cmd("has-session", "-t", f"={name}").returncode == 0

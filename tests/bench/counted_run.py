@@ -52,11 +52,31 @@ def _capture_each(self, names, *, ansi=False, listed=None):
     return screens
 
 
+_profiler = None
+
+
+def _on_usr1(*_):
+    """Counts are written; with BENCH_PROFILE, profiling starts or stops (one window)."""
+    global _profiler
+    _write_counts()
+    path = os.environ.get("BENCH_PROFILE")
+    if not path:
+        return
+    if _profiler is None:
+        import cProfile
+
+        _profiler = cProfile.Profile()
+        _profiler.enable()
+    else:
+        _profiler.disable()
+        _profiler.dump_stats(f"{path}.{os.getpid()}")
+
+
 def main() -> int:
     subprocess.Popen.__init__ = _counting_init
     if os.environ.get("BENCH_NAIVE_PANES") == "1":
         Sessions.capture_many = _capture_each
-    signal.signal(signal.SIGUSR1, _write_counts)
+    signal.signal(signal.SIGUSR1, _on_usr1)
     try:
         return cli.main(sys.argv[1:])
     finally:
