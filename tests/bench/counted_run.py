@@ -72,10 +72,16 @@ def _on_usr1(*_):
         _profiler.dump_stats(f"{path}.{os.getpid()}")
 
 
+def _observe_each(self, names):
+    panes = self.list()
+    return panes, _capture_each(self, [name for name in names if name in panes])
+
+
 def main() -> int:
     subprocess.Popen.__init__ = _counting_init
     if os.environ.get("BENCH_NAIVE_PANES") == "1":
         Sessions.capture_many = _capture_each
+        Sessions.observe = _observe_each
     signal.signal(signal.SIGUSR1, _on_usr1)
     try:
         return cli.main(sys.argv[1:])
