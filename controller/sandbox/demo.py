@@ -40,17 +40,6 @@ def _git(cwd: Path, *args: str) -> str:
     return result.stdout.strip()
 
 
-def _seed(forge, root: Path) -> None:
-    seed = root / "seed"
-    _git(root, "clone", "-q", str(forge.clone_url), str(seed))
-    sample_issues.copy_sample(seed)
-    identity = ("-c", "user.name=Demo", "-c", "user.email=demo@example.invalid")
-    _git(seed, "add", "-A")
-    _git(seed, *identity, "commit", "-q", "-m", "Sample project: textkit")
-    _git(seed, "push", "-q", "origin", "HEAD:main")
-    shutil.rmtree(seed)
-
-
 def _claude_binary() -> str:
     local = PROJECT_ROOT / ".tools" / "node_modules" / ".bin" / "claude"
     if local.exists():
@@ -156,7 +145,7 @@ def main(issues: int = 3, agent: str = "scripted", directory: str | None = None,
     controller = None
     try:
         forge.start()
-        _seed(forge, root)
+        sample_issues.seed_origin(forge.clone_url)
         filed = []
         for sample in sample_issues.ISSUES[:issues]:
             created = forge.create_issue(AUTHOR, sample.title, sample.body, labels=sample.labels)

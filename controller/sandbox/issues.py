@@ -12,7 +12,10 @@ worktree it is given, and imports nothing from the controller.
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -240,6 +243,20 @@ def apply_fix(issue: SampleIssue, root: Path) -> list[str]:
             _write(target, content)
             changed.append(path)
     return changed
+
+
+def seed_origin(clone_url: str | Path) -> None:
+    """Push the sample project to a fresh forge repository as its `main` branch."""
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
+    identity = ("-c", "user.name=Sandbox", "-c", "user.email=sandbox@example.invalid")
+    with tempfile.TemporaryDirectory(prefix="sample-seed-") as folder:
+        seed = Path(folder) / "seed"
+        subprocess.run(["git", "clone", "-q", str(clone_url), str(seed)], check=True,
+                       capture_output=True, env=env)
+        copy_sample(seed)
+        for args in (("add", "-A"), (*identity, "commit", "-q", "-m", "Sample project: textkit"),
+                     ("push", "-q", "origin", "HEAD:main")):
+            subprocess.run(["git", *args], cwd=seed, check=True, capture_output=True, env=env)
 
 
 def copy_sample(destination: Path) -> None:

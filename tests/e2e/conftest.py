@@ -160,12 +160,7 @@ def sandbox(tmp_path, tmux_socket):
     root.mkdir()
     forge = Forge(root / "forge", repo=REPOSITORY,
                   ci_command=f"{shlex.quote(sys.executable)} -m unittest -q").start()
-    seed = root / "seed"
-    git(root, "clone", "-q", str(forge.clone_url), str(seed))
-    sample_issues.copy_sample(seed)
-    git(seed, "add", "-A")
-    git(seed, "commit", "-q", "-m", "sample project")
-    git(seed, "push", "-q", "origin", "HEAD:main")
+    sample_issues.seed_origin(forge.clone_url)
 
     config = {
         "github": {"api_url": forge.url, "repo": REPOSITORY, "authors": [AUTHOR],

@@ -47,15 +47,6 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(json.dumps(FIGURES.as_dict(), sort_keys=False))
 
 
-def _seed(forge, root: Path) -> None:
-    seed = root / "seed"
-    git(root, "clone", "-q", str(forge.clone_url), str(seed))
-    sample_issues.copy_sample(seed)
-    git(seed, "add", "-A")
-    git(seed, "commit", "-q", "-m", "Sample project: textkit")
-    git(seed, "push", "-q", "origin", "HEAD:main")
-
-
 class Rig:
     """One controller's world; `start` runs it, `check` verifies what it left."""
 
@@ -296,7 +287,7 @@ def rig(tmp_path, forge_factory, tmux_socket):  # noqa: F811 (a fixture)
                           ci_command=f"{shlex.quote(sys.executable)} -m unittest -q")
     root = tmp_path / "world"
     root.mkdir()
-    _seed(forge, root)
+    sample_issues.seed_origin(forge.clone_url)
     rig = Rig(root, forge, tmux_socket)
     yield rig
     rig.cleanup()

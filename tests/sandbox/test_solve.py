@@ -19,12 +19,7 @@ from tests.sandbox.test_agent_tui import input_line, screen, start_agent, title,
 @pytest.fixture
 def forge(tmp_path):
     forge = Forge(tmp_path / "forge", ci_command=f"{sys.executable} -m unittest -q").start()
-    seed = tmp_path / "seed"
-    git(tmp_path, "clone", "-q", forge.clone_url, str(seed))
-    issues.copy_sample(seed)
-    git(seed, "add", ".")
-    git(seed, "commit", "-q", "-m", "sample project")
-    git(seed, "push", "-q", forge.clone_url, "main")
+    issues.seed_origin(forge.clone_url)
     yield forge
     forge.stop()
 
