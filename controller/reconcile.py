@@ -226,13 +226,18 @@ class Reconciler:
         report = PassReport()
         if not dry_run:
             for edit in self.store.hand_edits():
-                if only is None or edit.issue == only:
+                if only is not None and edit.issue != only:
+                    continue
+                try:
                     record = self.store.accept(edit)
-                    before = edit.before.state if edit.before else "new"
-                    log.info("#%s %s -> %s: edited by hand", edit.issue, before, record.state)
-                    if record.forced and (record.retry_at or record.attempts):
-                        # A person's new state deserves a fresh start, not the old backoff.
-                        self.store.update(edit.issue, retry_at=None, attempts=0, error=None)
+                except StoreError as error:  # edited again meanwhile: read on the next pass
+                    log.info("#%s hand edit not recorded yet: %s", edit.issue, error)
+                    continue
+                before = edit.before.state if edit.before else "new"
+                log.info("#%s %s -> %s: edited by hand", edit.issue, before, record.state)
+                if record.forced and (record.retry_at or record.attempts):
+                    # A person's new state deserves a fresh start, not the old backoff.
+                    self.store.update(edit.issue, retry_at=None, attempts=0, error=None)
 
         loaded = self.store.load_all()
         records: dict[int, Record] = {}
