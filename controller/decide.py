@@ -242,6 +242,13 @@ def _worktree(record, view, pane, obs, ctx) -> Step | None:
         if pane.reading.cls == "busy":
             return Step(reason="adopted a running agent", dest="spawned",
                         fields={"pane": str(pane.reading)})
+        if pane.reading.cls == "draft":
+            # The controller stopped between pasting the prompt and pressing Enter: the
+            # text in the box is that prompt, so it is sent rather than typed again.
+            return Step(reason="adopted an agent with the prompt unsent in its box; sent it",
+                        action="submit_draft", dest="spawned",
+                        fields={"spawns": record.spawns + 1, "pane": None,
+                                "pane_since": None, "error": None})
     # Starts that failed count too, so an agent that cannot start is not retried forever.
     if record.spawns + record.attempts >= ctx.max_spawns:
         message = (f"respawn budget spent ({record.spawns} started, {record.attempts} failed "

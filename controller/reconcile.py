@@ -350,7 +350,9 @@ class Reconciler:
     def _record(self, record: Record, step: decisions.Step, results: dict[str, Any]
                 ) -> Record:
         fields = {**step.fields, **results}
-        if record.attempts or record.retry_at:
+        if step.action and (record.attempts or record.retry_at):
+            # A side effect went through: the failures before it are over. A step that
+            # only notes something (a spent budget, say) leaves the count alone.
             fields.update(attempts=0, retry_at=None)
         if step.dest:
             updated = self.store.transition(record.issue, step.dest, step.reason, **fields)

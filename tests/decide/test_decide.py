@@ -283,3 +283,16 @@ def test_a_pull_request_closed_unmerged_sends_the_agent_back_to_work_once():
     assert (step.action, step.dest) == ("nudge", "working")
     working = rec("working", pr=5, head="abc1234", pane="busy", pane_since=utc_now_iso(NOW))
     assert decide(working, seen, ctx()) is None
+
+
+def test_a_prompt_left_unsent_by_a_crash_is_sent_not_typed_again():
+    step = decide(rec("worktree"), obs(issues={7: issue()}, panes={7: pane("draft")}), ctx())
+    assert (step.action, step.dest) == ("submit_draft", "spawned")
+    assert step.fields["spawns"] == 1
+
+
+def test_a_spent_start_budget_is_noted_without_resetting_the_failures():
+    record = rec("worktree", attempts=3, retry_at=utc_now_iso(NOW - 1))
+    step = decide(record, obs(issues={7: issue()}), ctx(max_spawns=3))
+    assert step.action is None and "respawn budget spent" in step.fields["error"]
+    assert "attempts" not in step.fields
