@@ -85,6 +85,7 @@ class Reconciler:
         # that persists is logged once, not on every pass.
         self._reported: dict[object, str] = {}
         self._last_screens: dict[str, tuple[tuple, screens.Reading]] = {}
+        self._github_retry_at: float | None = None  # set by a rate limit: no reads before
 
     # -- observe -----------------------------------------------------------------
 
@@ -200,12 +201,19 @@ class Reconciler:
                 ) -> Observation:
         now = self.clock()
         obs = Observation(now=now)
-        if refresh_github or self._snapshot is None:
+        waiting = self._github_retry_at is not None and time.time() < self._github_retry_at
+        if waiting and (refresh_github or self._snapshot is None):
+            # GitHub's rate limit asked for a pause: no request until it is over.
+            obs.github_ok = False
+            obs.github_error = "waiting for GitHub's rate limit to reset"
+        elif refresh_github or self._snapshot is None:
             try:
                 self._snapshot = self._observe_github(records, now)
+                self._github_retry_at = None
             except Exception as error:  # any adapter failure: nothing recorded from it
                 obs.github_ok = False
                 obs.github_error = str(error)
+                self._github_retry_at = getattr(error, "retry_at", None)
                 log.warning("github read failed, nothing recorded from it: %s", error)
         if self._snapshot is not None and obs.github_ok:
             obs.issues = dict(self._snapshot.issues)

@@ -10,7 +10,9 @@ process is an `index.lock` in its git directory.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
+import time
 
 import pytest
 
@@ -167,3 +169,38 @@ def test_read_only_state_directory_is_reported(rig, tmp_path, mounted):
     assert second.wait(timeout=60) == 2, rig.log()
     assert "read-only" in rig.log().lower(), rig.log()
     assert "Traceback" not in rig.log(), rig.log()
+
+
+def test_primary_rate_limit_nearly_spent_slows_down_and_carries_on(rig):
+    numbers = rig.file_samples((0,))
+    proc = rig.start()
+    rig.wait_closed(numbers, timeout=120, proc=proc)
+
+    # Spend the hour's budget down to its last five requests, then file another issue:
+    # the controller must stop asking before GitHub refuses it, and keep running.
+    limiter = rig.forge.limiter
+    with limiter.lock:
+        limiter.windows["demo"] = (limiter.limit - 5, int(time.time()) + 3600)
+    FIGURES.fault("github-primary-nearly-spent")
+    late = rig.file_samples((2,))
+    wait_for(lambda: "GitHub rate limit" in rig.log(), timeout=60, interval=0.2,
+             message="the controller to notice the rate limit")
+    noticed = rig.log().count("GitHub rate limit")
+    requests = rig.forge.request_count
+
+    # Passes go on (each hand edit below is recorded by one), over several GitHub poll
+    # intervals, and none of them sends GitHub anything or repeats the warning.
+    path = rig.state_dir / f"issue-{numbers[0]}.yaml"
+    for round_ in range(12):
+        seen = rig.log().count("edited by hand")
+        text = re.sub(r"(?m)^reason: .*$", f"reason: note {round_}", path.read_text())
+        path.write_text(text)
+        wait_for(lambda seen=seen: rig.log().count("edited by hand") > seen, timeout=30,
+                 interval=0.1, message="a pass that records the hand edit")
+    assert proc.poll() is None
+    assert rig.forge.request_count == requests
+    assert limiter.snapshot("demo")["remaining"] >= 1
+    assert "rate limit exceeded" not in rig.log()  # GitHub never had to refuse it
+    assert rig.log().count("GitHub rate limit") == noticed
+    assert late[0] not in rig.states()  # nothing recorded from the reads not made
+    assert rig.stop(proc) == 0
