@@ -85,7 +85,8 @@ def _config(root: Path, forge_url: str, agent: str, model_url: str | None) -> di
     }
 
 
-def _read_states(state_dir: Path) -> dict[int, dict]:
+def read_states(state_dir: Path) -> dict[int, dict]:
+    """Every readable state file, as plain data (a torn or invalid one is skipped)."""
     found = {}
     for path in sorted(state_dir.glob("issue-*.yaml")):
         try:
@@ -179,7 +180,7 @@ def main(issues: int = 3, agent: str = "scripted", directory: str | None = None,
         shown = None
         deadline = time.monotonic() + timeout
         while True:
-            states = _read_states(state_dir)
+            states = read_states(state_dir)
             table = _table(states)
             if table != shown and states:
                 print(f"[{time.monotonic() - started:5.1f}s]\n{table}\n", flush=True)

@@ -25,6 +25,7 @@ import yaml
 
 from controller.record import Record, RecordError
 from controller.sandbox import issues as sample_issues
+from controller.sandbox.demo import read_states
 from tests.forge_fixture import forge_factory  # noqa: F401
 from tests.helpers import git, wait_for
 from tests.reliability.figures import FIGURES
@@ -159,15 +160,7 @@ class Rig:
     # -- reading the world ------------------------------------------------------------
 
     def states(self) -> dict[int, dict]:
-        found = {}
-        for path in sorted(self.state_dir.glob("issue-*.yaml")):
-            try:
-                data = yaml.safe_load(path.read_text(encoding="utf-8"))
-            except (OSError, yaml.YAMLError):
-                continue
-            if isinstance(data, dict) and isinstance(data.get("issue"), int):
-                found[data["issue"]] = data
-        return found
+        return read_states(self.state_dir)
 
     def state_of(self, number: int) -> str | None:
         return self.states().get(number, {}).get("state")
