@@ -51,9 +51,9 @@ tmux:
 
 agent:
   profile: claude-code                 # claude-code, generic, scripted, or a profile file
-  command: ""                          # overrides the profile's command; run the agent
-                                       # itself, not through a shell (a shell in the
-                                       # foreground reads as an exited agent)
+  command: ""                          # overrides the profile's command; a shell
+                                       # wrapper (sh -c '...') works too: the agent is
+                                       # looked for below the shell
   env: {{}}                              # extra variables for the agent
   pass_env: []                         # variables copied from this process's environment
   pass_github_token: false             # the agent gets GITHUB_TOKEN only when true

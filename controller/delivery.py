@@ -19,6 +19,7 @@ import logging
 import time
 from dataclasses import dataclass
 
+from controller.processes import agent_command
 from controller.screens import Reading, classify
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,9 @@ def read(sessions, name: str, profile) -> Reading:
     text = sessions.capture(name)
     ansi = sessions.capture(name, ansi=True) if getattr(profile, "placeholder_dim", False) \
         else None
-    return classify(text, profile, dead=pane.dead, current_command=pane.current_command,
+    command = pane.current_command if pane.dead else agent_command(
+        pane.current_command, pane.pid, getattr(profile, "exited_commands", ()))
+    return classify(text, profile, dead=pane.dead, current_command=command,
                     title=pane.title, ansi=ansi)
 
 
@@ -112,6 +115,9 @@ def deliver(sessions, name: str, text: str, profile, *, ready_timeout: float = 3
             verify_timeout: float = 10.0, max_enters: int = 3) -> DeliveryResult:
     """Paste `text` into the agent's input box and submit it once, checking each step."""
     reading = wait_ready(sessions, name, profile, timeout=ready_timeout)
+    if reading.cls in FAILED:
+        return DeliveryResult(False, 0, f"the agent's screen reads {reading} before it took "
+                                        "a prompt")
     if not (reading.cls == "idle" and not reading.input_text):
         return DeliveryResult(False, 0, f"the agent was not ready for a prompt within "
                                         f"{ready_timeout:.0f}s: its screen reads {reading}")

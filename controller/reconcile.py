@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from controller import decide as decisions
-from controller import delivery, launch, prompts, screens
+from controller import delivery, launch, processes, prompts, screens
 from controller.config import Config
 from controller.faults import crash_point
 from controller.github import GitHubError
@@ -167,13 +167,15 @@ class Reconciler:
             if number is None:
                 continue
             text = captures.get(name, "")
-            seen = (text, info.dead, info.current_command, info.title)
+            command = info.current_command if info.dead else processes.agent_command(
+                info.current_command, info.pid, self.profile.exited_commands)
+            seen = (text, info.dead, command, info.title)
             last = self._last_screens.get(name)
             if last is not None and last[0] == seen:
                 raw = last[1]  # an unchanged screen reads the same: no need to classify it
             else:
                 raw = screens.classify(text, self.profile, dead=info.dead,
-                                       current_command=info.current_command, title=info.title)
+                                       current_command=command, title=info.title)
                 self._last_screens[name] = (seen, raw)
             settled = raw
             frozen_for = 0.0

@@ -118,3 +118,28 @@ def test_agent_hanging_with_no_output_is_noticed(rig, tmp_path):
         assert rig.states()[hanging]["state"] != "closed"
     finally:
         rig.stop(proc)
+
+
+def test_agent_under_a_shell_killed_while_the_shell_stays(rig):
+    """The agent started through a shell wrapper; killed, its shell's prompt stays."""
+    _policy(rig)
+    agent = shlex.join([sys.executable, "-m", "controller.sandbox.agent"])
+    rig.overrides["agent"] = {"command": shlex.join(["sh", "-c", f"{agent}; exec sh"])}
+    rig.agent_env["PS1"] = "$ "
+    wrapped, killed = rig.file_samples((0, 2))
+    proc = rig.start()
+    _wait_running(rig, (wrapped, killed))
+    # Running under its shell, each agent is read as working, not as an exited agent.
+    wait_for(lambda: rig.state_of(killed) == "working", timeout=60, interval=0.1,
+             message="the wrapped agent seen working")
+    os.kill(_agent_pid(rig, killed), signal.SIGKILL)
+    FIGURES.fault("agent-killed-shell-stays")
+
+    rig.wait_closed((wrapped, killed), timeout=150, proc=proc)
+    assert rig.stop(proc) == 0
+    states = rig.states()
+    assert states[wrapped]["spawns"] == 1, _history(rig, wrapped)
+    assert states[killed]["spawns"] == 2, _history(rig, killed)
+    assert any("agent exited" in line for line in _history(rig, killed)), \
+        _history(rig, killed)
+    rig.check((wrapped, killed))
