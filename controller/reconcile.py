@@ -249,7 +249,14 @@ class Reconciler:
                     # A person's new state deserves a fresh start, not the old backoff.
                     self.store.update(edit.issue, retry_at=None, attempts=0, error=None)
 
-        loaded = self.store.load_all()
+        restored = self.store.restore_deleted(dry_run=dry_run)
+        for number, record in restored.items():
+            report.steps.append(f"#{number} {record.state}: state file restored")
+            if not dry_run:
+                log.warning("#%s %s: its state file was deleted; restored from the "
+                            "controller's last write (to start over: controller force %s "
+                            "discovered)", number, record.state, number)
+        loaded = {**restored, **self.store.load_all()} if dry_run else self.store.load_all()
         records: dict[int, Record] = {}
         for number, item in sorted(loaded.items()):
             if isinstance(item, Record):

@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 SIDECAR_DIR = ".controller"
 _STATE_NAME = re.compile(r"^issue-([1-9][0-9]*)\.yaml$")
+_SIDECAR_NAME = re.compile(r"^issue-([1-9][0-9]*)\.json$")
 _TEMP_NAME = re.compile(r"^\..+\.(\d+)\.[A-Za-z0-9_]+\.tmp$")
 _MESSAGE = re.compile(r"^#(\d+) (\S+) -> (\S+)( \(forced\))?: ?(.*)$")
 _NO_SHA = "0" * 40
@@ -123,6 +124,8 @@ class Store:
         self.sidecar_dir = self.state_dir / SIDECAR_DIR
         self._parsed: dict[int, tuple[_StatKey | None, Record | InvalidFile]] = {}
         self._own: dict[int, tuple[_StatKey | None, bool]] = {}
+        # Deleted files found not worth restoring, by the stat of their sidecar.
+        self._unrestorable: dict[int, _StatKey] = {}
         self._git_root: Path | None = None
         self._ready = False
         self._has_identity: bool | None = None
@@ -329,6 +332,62 @@ class Store:
         except RecordError:
             return None
 
+    def restore_deleted(self, *, dry_run: bool = False) -> dict[int, Record]:
+        """Put back state files deleted while their issues were still being worked.
+
+        The controller's last write of each file is kept beside the state directory; a
+        file that is gone gets that text back, so its issue resumes where it was instead
+        of starting over around a live agent. Nothing is restored for an issue whose
+        last state was `closed` (a person starting over): it gets a new file when it is
+        next discovered. Returns the records put back (with `dry_run`, that would be).
+        """
+        try:
+            sides = {int(m.group(1)) for m in map(_SIDECAR_NAME.match,
+                                                  os.listdir(self.sidecar_dir)) if m}
+            present = {int(m.group(1)) for m in map(_STATE_NAME.match,
+                                                    os.listdir(self.state_dir)) if m}
+        except FileNotFoundError:
+            return {}
+        restored = {}
+        for issue in sorted(sides - present):
+            record = self._restore(issue, dry_run)
+            if record is not None:
+                restored[issue] = record
+        return restored
+
+    def _restore(self, issue: int, dry_run: bool) -> Record | None:
+        side = self._sidecar_path(issue)
+        try:
+            key = _stat_key(os.stat(side))
+        except FileNotFoundError:
+            return None
+        if key is not None and self._unrestorable.get(issue) == key:
+            return None
+        if dry_run:
+            return self._restorable(issue, key)
+        with self._write_lock():
+            record = self._restorable(issue, key)
+            if record is not None:
+                _atomic_write(self.path(issue), record.to_yaml(), None)
+                self._remember(issue, record)
+            return record
+
+    def _restorable(self, issue: int, key: _StatKey | None) -> Record | None:
+        path = self.path(issue)
+        if os.path.lexists(path):
+            return None
+        text = self._read_sidecar(issue).get("content")
+        try:
+            record = Record.from_yaml(text, str(path)) if isinstance(text, str) else None
+        except RecordError:
+            record = None
+        if record is None or record.issue != issue or record.state == "closed" or \
+                record.to_yaml() != text:
+            if key is not None:
+                self._unrestorable[issue] = key
+            return None
+        return record
+
     # -- writing --------------------------------------------------------------------
 
     def create(self, record: Record, reason: str, *, now: float | None = None) -> Record:
@@ -473,7 +532,12 @@ class Store:
         self._own.pop(issue, None)
 
     def _remember(self, issue: int, record: Record) -> None:
-        key = _stat_key(os.lstat(self.path(issue)))
+        try:
+            key = _stat_key(os.lstat(self.path(issue)))
+        except FileNotFoundError:  # deleted just after the write: restored next pass
+            self._parsed.pop(issue, None)
+            self._own.pop(issue, None)
+            return
         self._parsed[issue] = (key, record)
         self._own[issue] = (key, True)
 

@@ -71,12 +71,21 @@ def test_state_file_deleted_while_running(rig):
     victim = numbers[0]
     wait_for(lambda: rig.state_of(victim) in ("spawned", "working"), timeout=90,
              interval=0.1, message="the agent running")
-    (rig.state_dir / f"issue-{victim}.yaml").unlink()
+    path = rig.state_dir / f"issue-{victim}.yaml"
+    before = path.read_text()
+    path.unlink()
     FIGURES.add(bad_inputs=1)
+    # The controller's last write comes back as it was: the issue resumes where it
+    # was, its live agent is not handed the issue a second time, its counters stay.
+    wait_for(path.exists, timeout=30, interval=0.05, message="the state file restored")
+    assert path.read_text() == before
     rig.wait_closed(numbers, timeout=150, proc=proc)
     assert rig.stop(proc) == 0
-    # The file comes back (a new record adopting the branch, worktree and session);
-    # nothing is made twice.
+    assert rig.states()[victim]["spawns"] == 1
+    history = subprocess.run(["git", "log", "--format=%s", "--", path.name],
+                             cwd=rig.state_dir, capture_output=True, text=True).stdout
+    assert history.count("-> discovered") == 1, history
+    assert "state file was deleted; restored" in rig.log()
     rig.check(numbers)
 
 

@@ -484,3 +484,33 @@ def test_a_hand_edit_back_to_the_committed_text_makes_no_empty_commit(store):
     assert store.hand_edits() == []
     store.transition(7, "worktree", "ready")
     assert store.load(7).nudges == 0
+
+
+# -- a deleted file -----------------------------------------------------------------
+
+
+def test_a_deleted_file_is_restored_as_last_written_also_after_a_restart(store):
+    new_issue(store)
+    store.transition(7, "worktree", "ready", branch="fix/7")
+    store.transition(7, "spawned", "agent started", session="worker-7", spawns=1)
+    text = store.path(7).read_text()
+    store.path(7).unlink()
+
+    assert Store(store.state_dir).restore_deleted(dry_run=True)[7].state == "spawned"
+    assert not store.path(7).exists()  # a dry run writes nothing
+    restored = Store.open(store.state_dir).restore_deleted()
+    assert restored[7].spawns == 1 and restored[7].session == "worker-7"
+    assert store.path(7).read_text() == text
+    assert store.hand_edits() == []  # its own write, not a person's
+    assert git(store.state_dir, "status", "--porcelain") == ""
+    assert store.restore_deleted() == {}  # nothing to do twice
+
+
+def test_a_deleted_closed_file_is_not_restored_and_a_new_one_may_be_made(store):
+    new_issue(store)
+    store.force(7, "closed", "done by hand")
+    store.path(7).unlink()
+    assert store.restore_deleted() == {}
+    assert not store.path(7).exists()
+    new_issue(store)
+    assert store.load(7).state == "discovered"
