@@ -11,6 +11,7 @@ the others. This module wires adapters together; the judgement is in `decide`.
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -470,10 +471,22 @@ class Reconciler:
         result = self.worktrees.remove(number, branch)
         obs.worktrees.pop(number, None)
         kept = getattr(result, "kept_reason", None)
+        if not (kept and getattr(result, "worktree_removed", True) is False):
+            self._remove_agent_home(number)
         if kept:
             log.warning("#%s worktree kept: %s", number, kept)
             return {"worktree": None, "error": f"worktree kept: {kept}"}
         return {"worktree": None}
+
+    def _remove_agent_home(self, number: int) -> None:
+        """The agent's own folder (its config and transcripts) goes with its worktree."""
+        path_for = getattr(self.worktrees, "path_for", None)
+        if path_for is None:
+            return
+        home = launch.agent_home(path_for(number), number)
+        if home.is_dir():
+            shutil.rmtree(home, ignore_errors=True)
+            log.info("#%s removed the agent's folder %s", number, home)
 
     def _launch(self, record: Record, obs: Observation, args: dict[str, Any]) -> dict[str, Any]:
         number = record.issue

@@ -48,6 +48,8 @@ def check_finished(directory: Path, result: subprocess.CompletedProcess, count: 
     assert sessions.returncode != 0 or not sessions.stdout.strip()
     worktrees = git(directory / "repo", "worktree", "list", "--porcelain")
     assert worktrees.count("worktree ") == 1
+    # Each agent's own folder (config, transcripts) went with its worktree.
+    assert not list(directory.glob("**/.agents/issue-*"))
     log = (directory / "controller.log").read_text()
     assert "sandbox-demo" not in log
 
