@@ -58,7 +58,6 @@ github:
   repo: $CONTROLLER_REPO
 policy:
   permission: accept
-prompts_dir: /opt/controller/src/prompts
 YAML
   echo "start-controller: wrote a minimal $config for $CONTROLLER_REPO" >&2
 fi

@@ -12,6 +12,7 @@ import dataclasses
 import datetime as dt
 import difflib
 import re
+import sysconfig
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,7 +124,37 @@ class Config:
     def prompts_path(self) -> Path:
         if self.prompts_dir:
             return self.path(self.prompts_dir)
-        return Path(__file__).resolve().parent.parent / "prompts"
+        return shipped_prompts_path()
+
+
+# Where an install puts the top-level prompts/ folder (pyproject.toml's data-files),
+# below the install scheme's data directory: a venv's root, /usr/local or ~/.local.
+INSTALLED_PROMPTS = Path("share", "issue-controller", "prompts")
+
+
+def shipped_prompts_path() -> Path:
+    """The prompt templates that came with the controller.
+
+    A source checkout (or an editable install of one) reads its own prompts/ folder, so
+    an edited template counts at once; any other install reads the copy that was
+    installed beside it. The checkout is recognised by its pyproject.toml, so that a
+    stray top-level `prompts` package in site-packages is never taken for ours.
+    """
+    checkout = Path(__file__).resolve().parent.parent
+    candidates = [checkout / "prompts"] if (checkout / "pyproject.toml").is_file() else []
+    for scheme in (sysconfig.get_default_scheme(), sysconfig.get_preferred_scheme("user")):
+        installed = Path(sysconfig.get_path("data", scheme)) / INSTALLED_PROMPTS
+        if installed not in candidates:
+            candidates.append(installed)
+    for candidate in candidates:
+        if candidate.is_dir():
+            return candidate
+    raise ConfigError(
+        "the prompt templates that come with the controller are missing (looked in "
+        + ", ".join(map(str, candidates))
+        + "); reinstall the controller, or set prompts_dir in controller.yaml to a folder "
+        "holding them"
+    )
 
 
 _CHOICES = {

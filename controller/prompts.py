@@ -1,7 +1,7 @@
 """The prompts the agents receive, from Markdown templates a user can edit.
 
-Templates live in the prompts folder (`prompts/` beside the package, or `prompts_dir` in
-the configuration) and name their blanks like `{number}` or `{title}`. Values come from
+Templates live in the prompts folder (the shipped `prompts/`, or `prompts_dir` in the
+configuration) and name their blanks like `{number}` or `{title}`. Values come from
 the issue tracker, written by anyone: they are inserted once and never read again as a
 template, so a title holding `{body}` or stray braces cannot change the prompt's shape.
 Issue text is also cleaned of what a person reading the issue cannot see (HTML comments,
