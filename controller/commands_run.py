@@ -213,6 +213,17 @@ def cmd_doctor(args) -> int:
               "not found on PATH; install it or set agent.command")
     except Exception as error:
         problems.append(f"agent profile: {error}")
+    from controller import prompts
+
+    try:
+        folder = config.prompts_path
+        missing = [f"{name}.md" for name in prompts.TEMPLATES
+                   if not (folder / f"{name}.md").is_file()]
+        check(not missing, f"prompts: {folder}", f"prompts: {folder} lacks "
+              f"{', '.join(missing)}; copy them there from the shipped prompts, or point "
+              "prompts_dir at a folder that has them")
+    except config_module.ConfigError as error:
+        problems.append(f"prompts: {error}")
     check(bool(config.github.repo), f"github.repo: {config.github.repo}",
           "github.repo: not set; write OWNER/NAME in controller.yaml")
     from controller.github import GitHub, resolve_token

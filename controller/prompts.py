@@ -19,6 +19,9 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+# The templates the controller renders: the first prompt, the two nudges, a CI failure.
+TEMPLATES = ("issue-solver", "nudge-continue", "nudge-finish", "ci-failed")
+
 _BLANK = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _HTML_COMMENT = re.compile(r"<!--.*?(-->|\Z)", re.DOTALL)
 _ANSI = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[@-Z\\-_])")
@@ -75,4 +78,4 @@ def render(prompts_dir: Path, name: str, **values: object) -> str:
     return fill(template, values, source=str(path)).strip() + "\n"
 
 
-__all__ = ["render", "fill", "sanitize_issue_text", "PromptError"]
+__all__ = ["render", "fill", "sanitize_issue_text", "PromptError", "TEMPLATES"]

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 pytestmark = pytest.mark.e2e
 
@@ -47,6 +48,21 @@ def test_doctor_says_what_is_fine_and_what_to_fix(sandbox):
     sandbox.configure(agent={"command": "no-such-agent-binary"})
     bad = sandbox.controller("doctor")
     assert bad.returncode == 2 and "FIX" in bad.stdout and "no-such-agent-binary" in bad.stdout
+
+
+def test_doctor_names_the_prompt_templates_a_prompts_dir_lacks(sandbox):
+    assert "ok    prompts:" in sandbox.controller("doctor").stdout
+    folder = sandbox.root / "my-prompts"
+    folder.mkdir()
+    (folder / "issue-solver.md").write_text("Solve #{number}.\n")
+    data = yaml.safe_load(sandbox.config_path.read_text())
+    data["prompts_dir"] = str(folder)
+    sandbox.config_path.write_text(yaml.safe_dump(data, sort_keys=False))
+    bad = sandbox.controller("doctor")
+    assert bad.returncode == 2
+    line = next(x for x in bad.stdout.splitlines() if x.startswith("FIX   prompts:"))
+    assert str(folder) in line and "nudge-continue.md" in line and "ci-failed.md" in line
+    assert "issue-solver.md" not in line
 
 
 @pytest.mark.parametrize("text,expected", [
