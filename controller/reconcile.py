@@ -246,9 +246,6 @@ class Reconciler:
                     continue
                 before = edit.before.state if edit.before else "new"
                 log.info("#%s %s -> %s: edited by hand", edit.issue, before, record.state)
-                if record.forced and (record.retry_at or record.attempts):
-                    # A person's new state deserves a fresh start, not the old backoff.
-                    self.store.update(edit.issue, retry_at=None, attempts=0, error=None)
 
         restored = self.store.restore_deleted(dry_run=dry_run)
         for number, record in restored.items():

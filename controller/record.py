@@ -130,6 +130,10 @@ class Record:
 
 FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Record))
 _TIMESTAMP_FIELDS = frozenset({"since", "pane_since", "retry_at", "updated"})
+# A person forcing a state asks for another try: the budgets and the last failure start
+# afresh (a forced `spawned` then starts a new agent, not a resumed one).
+FRESH_BUDGETS: dict[str, Any] = {"nudges": 0, "spawns": 0, "ci_failures": 0, "attempts": 0,
+                                 "error": None, "retry_at": None}
 _INT_FIELDS = frozenset({"issue", "pr", "nudges", "spawns", "ci_failures", "attempts"})
 _TEXT_FIELDS = frozenset(
     {"title", "url", "reason", "branch", "worktree", "session", "pr_url", "head", "pane",
@@ -268,4 +272,4 @@ _Dumper.add_representer(_Timestamp, _represent_timestamp)
 _Dumper.add_representer(str, _represent_text)
 
 
-__all__ = ["FIELD_NAMES", "MAX_BYTES", "Record", "RecordError", "parse_iso", "utc_now_iso"]
+__all__ = ["FIELD_NAMES", "FRESH_BUDGETS", "MAX_BYTES", "Record", "RecordError", "parse_iso", "utc_now_iso"]

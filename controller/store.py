@@ -34,7 +34,7 @@ from pathlib import Path
 
 from controller.faults import crash_point
 from controller.machine import STATES, InvalidTransition, is_valid_state, trigger
-from controller.record import MAX_BYTES, Record, RecordError, utc_now_iso
+from controller.record import FRESH_BUDGETS, MAX_BYTES, Record, RecordError, utc_now_iso
 
 log = logging.getLogger(__name__)
 
@@ -427,7 +427,8 @@ class Store:
             current, raw = self._current(issue, require_own=False)
             stamp = utc_now_iso(now)
             new = current.replace(
-                state=dest, since=stamp, reason=reason, forced=True, updated=stamp
+                state=dest, since=stamp, reason=reason, forced=True, updated=stamp,
+                **FRESH_BUDGETS,
             )
             message = f"#{issue} {current.state} -> {dest} (forced): {_one_line(reason)}"
             record = self._write(issue, new, raw, message, now)
@@ -464,7 +465,11 @@ class Store:
             own_reason = after.reason and (before is None or after.reason != before.reason)
             reason = after.reason if own_reason else "forced by hand"
             stamp = utc_now_iso(now)
-            new = after.replace(since=stamp, reason=reason, forced=True, updated=stamp)
+            # Budgets the person left as they were start afresh; ones they wrote stay.
+            fresh = {name: value for name, value in FRESH_BUDGETS.items()
+                     if before is not None and getattr(after, name) == getattr(before, name)}
+            new = after.replace(since=stamp, reason=reason, forced=True, updated=stamp,
+                                **fresh)
             source = before.state if before is not None else "new"
             message = f"#{issue} {source} -> {after.state} (forced): {_one_line(reason)}"
             record = self._write(issue, new, raw, message, now)

@@ -514,3 +514,35 @@ def test_a_deleted_closed_file_is_not_restored_and_a_new_one_may_be_made(store):
     assert not store.path(7).exists()
     new_issue(store)
     assert store.load(7).state == "discovered"
+
+
+# -- a forced state is another try ----------------------------------------------------
+
+
+def test_forcing_a_state_gives_fresh_budgets(store):
+    new_issue(store)
+    store.transition(7, "worktree", "ready", branch="fix/7")
+    store.transition(7, "spawned", "started", spawns=3, attempts=2)
+    store.transition(7, "working", "busy")
+    store.transition(7, "stalled", "idle", nudges=5, ci_failures=1,
+                     error="nudge budget spent (5/5); needs a person")
+    forced = store.force(7, "spawned", "try again")
+    assert (forced.nudges, forced.spawns, forced.attempts, forced.ci_failures) == (0, 0, 0, 0)
+    assert forced.error is None and forced.retry_at is None
+    assert forced.branch == "fix/7"  # only the budgets start afresh
+
+
+def test_a_hand_edited_state_resets_the_budgets_the_person_left_alone(store):
+    new_issue(store)
+    store.transition(7, "worktree", "ready")
+    store.transition(7, "spawned", "started", spawns=3)
+    store.transition(7, "working", "busy")
+    store.transition(7, "stalled", "idle", nudges=5, error="nudge budget spent; needs a person")
+    text = store.path(7).read_text()
+    store.path(7).write_text(text.replace("state: stalled", "state: spawned")
+                             .replace("spawns: 3", "spawns: 1"))
+    (edit,) = store.hand_edits()
+    record = store.accept(edit)
+    assert record.state == "spawned" and record.forced
+    assert record.nudges == 0 and record.error is None
+    assert record.spawns == 1  # written by the person: kept
