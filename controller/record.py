@@ -272,4 +272,5 @@ _Dumper.add_representer(_Timestamp, _represent_timestamp)
 _Dumper.add_representer(str, _represent_text)
 
 
-__all__ = ["FIELD_NAMES", "FRESH_BUDGETS", "MAX_BYTES", "Record", "RecordError", "parse_iso", "utc_now_iso"]
+__all__ = ["FIELD_NAMES", "FRESH_BUDGETS", "MAX_BYTES", "Record", "RecordError", "parse_iso",
+           "utc_now_iso"]
