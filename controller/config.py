@@ -12,6 +12,7 @@ import dataclasses
 import datetime as dt
 import difflib
 import re
+import string
 import sysconfig
 import typing
 from dataclasses import dataclass, field
@@ -299,10 +300,50 @@ def _validate(config: Config, source: str) -> None:
         raise ConfigError(
             f"{source}: github.repo must look like OWNER/NAME, not {config.github.repo!r}"
         )
-    if "{number}" not in config.repo.branch_template:
-        raise ConfigError(f"{source}: repo.branch_template must contain {{number}}")
-    if "{number}" not in config.tmux.session_template:
-        raise ConfigError(f"{source}: tmux.session_template must contain {{number}}")
+    _check_template(source, "repo.branch_template", config.repo.branch_template,
+                    ("number", "suffix"), _BAD_BRANCH, "a git branch name")
+    _check_template(source, "tmux.session_template", config.tmux.session_template,
+                    ("number",), _BAD_SESSION, "a tmux session name")
+    socket = config.tmux.socket
+    if not socket or "/" in socket or len(socket) > 64 or not socket.isprintable():
+        raise ConfigError(
+            f"{source}: tmux.socket must be a plain name of up to 64 characters without "
+            f"'/' (tmux -L NAME makes a socket of that name in its own folder), not {socket!r}"
+        )
+    if config.prompts_dir and not config.path(config.prompts_dir).is_dir():
+        raise ConfigError(
+            f"{source}: prompts_dir {config.prompts_dir!r} is not a folder "
+            f"({config.path(config.prompts_dir)}); create it with your templates, or remove "
+            "the key to use the shipped ones"
+        )
+
+
+# What may not appear in a branch name (git check-ref-format) or a tmux session name.
+_BAD_BRANCH = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//|^[/.-]|[/.]$|\.lock$|/\.")
+_BAD_SESSION = re.compile(r"[\x00-\x20\x7f:.]")
+
+
+def _check_template(source: str, key: str, template: str, fields: tuple[str, ...],
+                    bad: re.Pattern[str], what: str) -> None:
+    """A template must name {number}, only known fields, and give a usable name."""
+    allowed = ", ".join(f"{{{name}}}" for name in fields)
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as error:
+        raise ConfigError(f"{source}: {key} {template!r} is not a valid template ({error}); "
+                          f"write literal text and {allowed}") from None
+    for _text, name, spec, conversion in parsed:
+        if name is not None and (name not in fields or spec or conversion):
+            used = "{" + name + (f"!{conversion}" if conversion else "") + \
+                (f":{spec}" if spec else "") + "}"
+            raise ConfigError(f"{source}: {key} {template!r} uses {used}; it may use only "
+                              f"{allowed}, written just so")
+    if "number" not in {name for _text, name, _spec, _conv in parsed}:
+        raise ConfigError(f"{source}: {key} must contain {{number}}, such as {template}-{{number}}")
+    example = template.format(number=42, suffix="a")
+    if bad.search(example):
+        raise ConfigError(f"{source}: {key} {template!r} gives {example!r} for issue 42, "
+                          f"which is not {what}")
 
 
 def from_mapping(data: Any, source: str = "<config>", base_dir: str | Path = ".") -> Config:

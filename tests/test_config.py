@@ -40,6 +40,20 @@ def error_for(text: str) -> str:
     ("policy:\n  retry_backoff_s: -1\n", "policy.retry_backoff_s must be zero or more"),
     ("policy:\n  retry_backoff_s: 60\n  retry_backoff_max_s: 10\n",
      "policy.retry_backoff_max_s (10) must be at least policy.retry_backoff_s (60)"),
+    # Templates and names fail here, not when the first issue is worked on.
+    ("repo:\n  branch_template: 'fix/{number}-{nope}'\n",
+     "repo.branch_template 'fix/{number}-{nope}' uses {nope}; it may use only {number}, "
+     "{suffix}"),
+    ("repo:\n  branch_template: 'fix/{number:>5}'\n", "uses {number:>5}"),
+    ("repo:\n  branch_template: 'fix/{number'\n", "is not a valid template"),
+    ("repo:\n  branch_template: fix/issue\n", "repo.branch_template must contain {number}"),
+    ("repo:\n  branch_template: 'fix {number}'\n", "gives 'fix 42' for issue 42, which is "
+     "not a git branch name"),
+    ("repo:\n  branch_template: 'fix..{number}'\n", "not a git branch name"),
+    ("tmux:\n  session_template: 'w.{number}'\n", "which is not a tmux session name"),
+    ("tmux:\n  socket: a/b\n", "tmux.socket must be a plain name"),
+    ("tmux:\n  socket: ''\n", "tmux.socket must be a plain name"),
+    ("prompts_dir: ./no-such-folder\n", "prompts_dir './no-such-folder' is not a folder"),
 ])
 def test_a_bad_value_is_an_error_that_names_the_key(text, expected):
     message = error_for(text)

@@ -63,6 +63,10 @@ def test_doctor_names_the_prompt_templates_a_prompts_dir_lacks(sandbox):
     line = next(x for x in bad.stdout.splitlines() if x.startswith("FIX   prompts:"))
     assert str(folder) in line and "nudge-continue.md" in line and "ci-failed.md" in line
     assert "issue-solver.md" not in line
+    # The controller refuses to start on such a folder, before anything runs.
+    refused = sandbox.controller("reconcile")
+    assert refused.returncode == 2 and "nudge-continue.md" in refused.stdout + refused.stderr
+    assert not sandbox.state_dir.exists() or not list(sandbox.state_dir.glob("issue-*.yaml"))
 
 
 @pytest.mark.parametrize("text,expected", [
