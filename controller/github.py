@@ -21,6 +21,7 @@ import random
 import re
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ _RESERVE = 2
 # Longer waits than this are handed back to the caller as RateLimited instead of slept.
 _MAX_WAIT_S = 30.0
 _BACKOFF_CAP_S = 30.0
+_CONNECT_RETRIES = 2
 
 _FAILED_CONCLUSIONS = {
     "failure", "error", "cancelled", "timed_out", "action_required", "startup_failure",
@@ -278,7 +280,7 @@ class GitHub:
         max_retries: int = 4,
         keep_alive: bool = True,
         backoff_s: float = 1.0,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.time,
     ):
         if repo.count("/") != 1:
@@ -289,7 +291,8 @@ class GitHub:
         self.max_retries = max_retries
         self.backoff_s = backoff_s
         self._token = token or ""
-        self._sleep, self._clock = sleep, clock
+        self._interrupted = threading.Event()
+        self._sleep, self._clock = (sleep if sleep is not None else self._wait), clock
         headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": _API_VERSION}
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -319,6 +322,14 @@ class GitHub:
             cfg.api_url, cfg.repo, token if token is not None else resolve_token(),
             timeout=cfg.timeout_s,
         )
+
+    def interrupt(self) -> None:
+        """Cut short any wait before a retry: the controller is stopping."""
+        self._interrupted.set()
+
+    def _wait(self, seconds: float) -> None:
+        if self._interrupted.wait(seconds):
+            raise GitHubError("stopped while waiting to retry a GitHub request")
 
     def close(self) -> None:
         self._transport.close()
@@ -526,18 +537,24 @@ class GitHub:
                 self._counted += 1
                 # A comment may have landed before the timeout; sending it again could
                 # post it twice. Only a refused connection is safe to repeat.
-                retryable = method != "POST" or isinstance(error, httpx2.ConnectError)
-                if retryable and attempt < self.max_retries:
+                refused = isinstance(error, httpx2.ConnectError)
+                retryable = method != "POST" or refused
+                # Nothing listening is rarely fixed within seconds: fewer tries, and the
+                # next poll tries again anyway.
+                limit = min(self.max_retries, _CONNECT_RETRIES) if refused else self.max_retries
+                if retryable and attempt < limit:
                     delay = self._backoff(attempt)
                     log.warning("retried %s %s in %.1fs after %s", method, where["path"],
                                 delay, type(error).__name__)
                     self._sleep(delay)
                     attempt += 1
                     continue
+                advice = ("nothing answers there: check github.api_url and the network"
+                          if refused else "check that the server is reachable or raise "
+                          "github.timeout_s")
                 raise GitHubError(
                     f"GitHub {method} {where['path']} at {self.api_url} got no answer "
-                    f"({type(error).__name__}) after {attempt + 1} attempt(s); check that the "
-                    f"server is reachable or raise github.timeout_s",
+                    f"({type(error).__name__}) after {attempt + 1} attempt(s); {advice}",
                     **where,
                 ) from None
 

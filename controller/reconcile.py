@@ -231,6 +231,9 @@ class Reconciler:
     def stop(self) -> None:
         """Ask a running pass to stop after the write in progress."""
         self._stopping = True
+        interrupt = getattr(self.github, "interrupt", None)
+        if interrupt is not None:
+            interrupt()  # a wait before a GitHub retry ends now
 
     def run_pass(self, *, refresh_github: bool = True, dry_run: bool = False,
                  only: int | None = None) -> PassReport:

@@ -294,6 +294,24 @@ def test_unreachable_server_says_what_to_check():
             github.issue(1)
 
     assert "got no answer" in str(caught.value) and "127.0.0.1:9" in str(caught.value)
+    assert "check github.api_url" in str(caught.value)
+
+
+def test_a_refused_connection_is_tried_three_times_not_five():
+    sleeps = []
+    with GitHub("http://127.0.0.1:9", REPO, TOKEN, sleep=sleeps.append) as github:
+        with pytest.raises(GitHubError) as caught:
+            github.issue(1)
+    assert len(sleeps) == 2 and "after 3 attempt(s)" in str(caught.value)
+
+
+def test_a_stopping_controller_cuts_the_wait_before_a_retry_short():
+    # With a backoff of minutes, only the interrupt lets this call end.
+    with GitHub("http://127.0.0.1:9", REPO, TOKEN, backoff_s=600) as github:
+        github.interrupt()
+        with pytest.raises(GitHubError) as caught:
+            github.issue(1)
+    assert "stopped while waiting to retry" in str(caught.value)
 
 
 def test_viewer_is_asked_once(server):
