@@ -7,19 +7,32 @@ screens it needs in one chained `capture-pane` call, because it does so every se
 
 This is the only module that imports libtmux. It must never touch a tmux server other
 than the configured socket, never match a session by prefix (`worker-1` is not
-`worker-12`), never pass a command through a shell string, and never let the tmux
-server's own environment leak into an agent.
+`worker-12`), never pass a command through a shell string, never let the tmux
+server's own environment leak into an agent, and never put an environment value on a
+command line: other users see command lines in `ps`, and tmux shows a pane's start
+command for as long as the pane lives. An agent's environment travels in a private
+file that `exec_env.py` reads, deletes and replaces itself with the agent.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
+import secrets
 import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import libtmux
+
+from controller.launch import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +45,14 @@ _SEP = "\x1f"
 _CAPTURE_MARK = "\x1f-- end of capture --\x1f"
 # tmux refuses client messages above about 16 KiB; long text is sent in pieces.
 _CHUNK = 2000
+# Runs as the pane's first program: reads the agent's environment file, deletes it, execs.
+_EXEC_ENV = Path(__file__).resolve().with_name("exec_env.py")
+# All the tmux client that may start the server gets of this process's environment: the
+# server keeps that environment as its global one, which `show-environment -g` prints.
+_TMUX_VARIABLES = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LC_ALL",
+                   "LC_CTYPE", "TERM", "TMUX_TMPDIR")
+# How long start() waits for a new pane to take its environment file (a loaded host).
+_TAKE_TIMEOUT_S = 20.0
 
 
 class SessionError(Exception):
@@ -79,13 +100,58 @@ def _int_or_none(value: str) -> int | None:
     return int(value) if value.strip().lstrip("-").isdigit() else None
 
 
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def default_env_dir() -> Path:
+    """This user's private folder for agents' environment files, outside any checkout."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+    base = runtime if runtime and os.path.isdir(runtime) else tempfile.gettempdir()
+    return Path(base) / f"issue-controller-{os.geteuid()}"
+
+
+def _private_folder(path: Path) -> Path:
+    """`path` as a folder only this user can enter; refused when anyone else could."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    found = os.lstat(path)
+    if (not stat.S_ISDIR(found.st_mode) or found.st_uid != os.geteuid()
+            or found.st_mode & 0o077):
+        raise SessionError(
+            f"{path} holds agents' secrets while they start, so it must be a folder owned "
+            "by this user with mode 0700 (not a link); remove it and it is made again"
+        )
+    return path
+
+
+def _check_environment(name: str, env: dict[str, str]) -> None:
+    for key, value in env.items():
+        if not key or "=" in key or "\0" in key or "\0" in value:
+            raise SessionError(
+                f"session {name}: the environment variable {key!r} cannot be passed (an "
+                "empty name, a name with '=', or a NUL character); check agent.env and "
+                "the profile's env"
+            )
+
+
+def _tmux_environment() -> dict[str, str]:
+    return {key: os.environ[key] for key in _TMUX_VARIABLES if key in os.environ}
+
+
 class Sessions:
     """The sessions on one tmux socket, each running one agent in one pane."""
 
-    def __init__(self, socket: str, *, width: int = 200, height: int = 50):
+    def __init__(self, socket: str, *, width: int = 200, height: int = 50,
+                 env_dir: Path | None = None):
         self.socket = socket
         self.width = width
         self.height = height
+        # Shared by every socket of this user; file names say which socket they are for.
+        self.env_dir = Path(env_dir) if env_dir is not None else default_env_dir()
         self._server = libtmux.Server(socket_name=socket, config_file=os.devnull)
 
     def _run(self, *args: str, check: bool = True) -> list[str]:
@@ -170,11 +236,14 @@ class Sessions:
     def start(self, name: str, cwd: Path, command: list[str], env: dict[str, str]) -> PaneInfo:
         """Start `command` in a new detached session, or adopt a live one of that name.
 
-        The command runs through `env -i` with exactly `env`, so nothing of the tmux
-        server's environment reaches it. The pane stays after the command exits so a dead
-        agent is seen, not mistaken for a missing session.
+        The command gets exactly `env` and nothing of the tmux server's environment. The
+        values travel in a file only this user can read, which the pane's first program
+        deletes before it becomes the command; this returns once the file is gone. The
+        pane stays after the command exits so a dead agent is seen, not mistaken for a
+        missing session.
         """
-        existing = self.list().get(name)
+        panes = self.list()
+        existing = panes.get(name)
         if existing is not None and not existing.dead:
             log.info("adopted live session %s", name)
             return existing
@@ -182,21 +251,84 @@ class Sessions:
             self.stop(name)
         if not command:
             raise SessionError(f"session {name}: the agent command is empty; check the profile")
-        env_binary = shutil.which("env") or "env"
-        argv = [env_binary, "-i", "--", *(f"{key}={value}" for key, value in env.items()),
-                *command]
-        self._run(
-            "new-session", "-d", "-s", name, "-x", str(self.width), "-y", str(self.height),
-            "-c", str(cwd), *argv, ";",
-            "set-option", "-w", "-t", _target(name), "remain-on-exit", "on", ";",
-            "set-option", "-w", "-t", _target(name), "window-size", "manual", ";",
-            "set-option", "-t", _target(name), "status", "off",
-        )
+        _check_environment(name, env)
+
+        folder = _private_folder(self.env_dir)
+        self._remove_stale_env_files(folder, panes)
+        env_file = self._write_env_file(folder, name, env)
+        argv = [sys.executable, "-I", "-S", str(_EXEC_ENV), str(env_file), "--", *command]
+        try:
+            self._new_session(name, cwd, argv)
+            self._await_taken(name, env_file)
+        finally:
+            env_file.unlink(missing_ok=True)
         log.info("started session %s in %s running %s", name, cwd, command[0])
+
         info = self.list().get(name)
         if info is None:
             raise SessionError(f"session {name}: tmux started it but it is already gone")
         return info
+
+    def _new_session(self, name: str, cwd: Path, argv: list[str]) -> None:
+        # Not through libtmux, which hands tmux this process's whole environment: the
+        # first session starts the server, and the server would keep it for all to see.
+        tmux = shutil.which("tmux")
+        if tmux is None:
+            raise SessionError("tmux is not installed or not on PATH; install tmux")
+        result = subprocess.run(
+            [tmux, f"-L{self.socket}", f"-f{os.devnull}",
+             "new-session", "-d", "-s", name, "-x", str(self.width), "-y", str(self.height),
+             "-c", str(cwd), *argv, ";",
+             "set-option", "-w", "-t", _target(name), "remain-on-exit", "on", ";",
+             "set-option", "-w", "-t", _target(name), "window-size", "manual", ";",
+             "set-option", "-t", _target(name), "status", "off"],
+            env=_tmux_environment(), capture_output=True, text=True, errors="backslashreplace",
+            stdin=subprocess.DEVNULL, check=False,
+        )
+        if result.returncode != 0:
+            raise SessionError(
+                f"tmux -L {self.socket} new-session failed: {result.stderr.strip()}"
+            )
+
+    def _write_env_file(self, folder: Path, name: str, env: dict[str, str]) -> Path:
+        path = folder / f"{_digest(self.socket)}-{_digest(name)}-{secrets.token_hex(8)}.json"
+        # ASCII JSON: newlines, quotes, '=' and undecodable bytes all come back exactly.
+        write_atomically(path, json.dumps(env))
+        return path
+
+    def _remove_stale_env_files(self, folder: Path, panes: dict[str, PaneInfo]) -> None:
+        """Files of this socket no live pane can still take: left by a crash or a kill."""
+        socket = _digest(self.socket)
+        waiting = {_digest(name) for name, pane in panes.items() if not pane.dead}
+        for entry in os.scandir(folder):
+            parts = entry.name.lstrip(".").split("-")
+            if len(parts) < 3 or parts[0] != socket:
+                continue
+            # A dot-file is a write a crash interrupted; no other start runs on this socket.
+            if entry.name.startswith(".") or parts[1] not in waiting:
+                Path(entry.path).unlink(missing_ok=True)
+                log.info("removed a leftover agent environment file for socket %s",
+                         self.socket)
+
+    def _await_taken(self, name: str, env_file: Path) -> None:
+        """Until the pane has taken (and deleted) its file, died, or the wait ran out."""
+        deadline = time.monotonic() + _TAKE_TIMEOUT_S
+        next_look = time.monotonic() + 0.5
+        pause = 0.002
+        while env_file.exists():
+            now = time.monotonic()
+            if now > deadline:
+                log.warning("session %s: the agent did not take its environment within "
+                            "%.0fs; the file was deleted, so the agent exits and is started "
+                            "again", name, _TAKE_TIMEOUT_S)
+                return
+            if now >= next_look:
+                pane = self.list().get(name)
+                if pane is None or pane.dead:
+                    return
+                next_look = now + 0.5
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
 
     def send_text(self, name: str, text: str) -> None:
         """Type `text` literally, in pieces small enough for tmux."""

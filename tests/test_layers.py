@@ -7,6 +7,7 @@ sandbox reaches the controller only the way the real things do.
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,8 @@ IO_MODULES = {"subprocess", "socket", "http", "urllib", "libtmux", "ghapi", "git
               "controller.github", "controller.sessions", "controller.worktrees",
               "controller.store", "controller.reconcile", "controller.delivery"}
 SANDBOX_MAY_IMPORT = {"controller.sandbox"}
+# Run as a file with `python -I -S` before an agent starts: the standard library only.
+STANDALONE = {"controller.exec_env"}
 
 
 def modules():
@@ -61,6 +64,11 @@ def test_import_rules(module, path):
     if module in PURE:
         offending = sorted(u for u in used if any(starts(u, io) for io in IO_MODULES))
         assert not offending, f"{module} must do no I/O but imports {offending}"
+    if module in STANDALONE:
+        outside = sorted(u for u in used if u.split(".")[0] not in sys.stdlib_module_names)
+        assert not outside, f"{module} runs without site-packages but imports {outside}"
+    run_as_file = sorted(u for u in used if any(starts(u, m) for m in STANDALONE))
+    assert not run_as_file, f"{module} imports {run_as_file}, which runs as a file"
     if starts(module, "controller.sandbox"):
         internal = sorted(u for u in used if starts(u, "controller") and
                           not any(starts(u, ok) for ok in SANDBOX_MAY_IMPORT))

@@ -2,12 +2,14 @@
 
 The hostile-issue test runs the controller with a stand-in input box (the worker
 tests' `tui_agent.py`) that logs each submitted prompt, so the test reads exactly what
-the agent received. The token test greps everything a full run left behind.
+the agent received. The token test greps everything a full run left behind, and what
+other users or tmux could show while the agents ran.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -17,6 +19,7 @@ from pathlib import Path
 from controller.screens import load_profile
 from tests.helpers import wait_for
 from tests.reliability.figures import FIGURES
+from tests.worker.exposure import command_lines_holding, tmux_server_pid, tmux_shows
 
 TUI_AGENT = Path(__file__).resolve().parents[1] / "worker" / "tui_agent.py"
 SECRET_LOOKING = "ghp_" + "Z" * 36
@@ -119,21 +122,37 @@ def test_hostile_issues_reach_no_shell_and_arrive_literally(rig, tmp_path):
 
 def test_token_appears_nowhere_after_a_full_run(rig):
     numbers = rig.file_samples((0, 1, 2))
-    proc = rig.start()
+    # The agents' environment files are made here, inside what is searched below.
+    private_tmp = rig.root / "tmp"
+    private_tmp.mkdir()
+    proc = rig.start(TMPDIR=str(private_tmp), XDG_RUNTIME_DIR="")
+    token = rig.token
     seen_panes: list[str] = []
+    # What other users and tmux could show while the agents run: command lines, each
+    # pane's start command, tmux's environments.
+    seen_running: list[str] = []
+    looks_at_agents = 0
 
     def capture_and_check():
+        nonlocal looks_at_agents
         for name in rig.sessions():
             done = subprocess.run(["tmux", "-L", rig.socket, "capture-pane", "-p", "-S", "-",
                                    "-t", f"={name}:"], capture_output=True, text=True)
             seen_panes.append(done.stdout)
+        shown = tmux_shows(rig.socket)
+        looks_at_agents += "controller.sandbox.agent" in shown
+        if token in shown:
+            seen_running.append(f"tmux: {shown}")
+        server = tmux_server_pid(rig.socket)
+        ours = [proc.pid, *([server] if server else [])]
+        seen_running.extend(command_lines_holding(token, below=ours))
         return rig.all_closed(numbers)
 
     wait_for(capture_and_check, timeout=180, interval=0.5, message="every issue closed")
     assert rig.stop(proc) == 0
     rig.check(numbers)
+    assert looks_at_agents > 0, "no look while an agent ran"
 
-    token = rig.token
     sightings = []
     for path in rig.root.rglob("*"):
         if path.is_file() and not path.is_symlink() and token.encode() in path.read_bytes():
@@ -148,5 +167,7 @@ def test_token_appears_nowhere_after_a_full_run(rig):
         if token in remotes:
             sightings.append(f"git config of {folder}")
     sightings.extend(f"pane capture {i}" for i, text in enumerate(seen_panes) if token in text)
+    sightings.extend(seen_running)
     FIGURES.add(token_sightings=len(sightings))
     assert not sightings, sightings
+    assert list((private_tmp / f"issue-controller-{os.geteuid()}").iterdir()) == []

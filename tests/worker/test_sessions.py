@@ -11,6 +11,7 @@ import pytest
 from controller import config as config_module
 from controller.sessions import SessionError, Sessions, peek
 from tests.helpers import wait_for
+from tests.worker.panes import wait_for_exit_status
 
 ENV = {"PATH": os.environ["PATH"], "LANG": "C.UTF-8", "TERM": "xterm-256color"}
 
@@ -50,8 +51,7 @@ def test_start_fixes_size_keeps_dead_panes_and_adopts(sessions, tmp_path):
     assert sessions.start("w", tmp_path, ["false"], ENV).pid == info.pid
 
     sessions.start("gone", tmp_path, ["sh", "-c", "exit 3"], ENV)
-    dead = wait_for(lambda: sessions.list()["gone"].dead and sessions.list()["gone"],
-                    message="dead pane")
+    dead = wait_for_exit_status(sessions, "gone")
     assert dead.dead_status == 3
     restarted = sessions.start("gone", tmp_path, ["sh", "-c", "exec sleep 60"], ENV)
     assert not restarted.dead
@@ -59,7 +59,7 @@ def test_start_fixes_size_keeps_dead_panes_and_adopts(sessions, tmp_path):
 
 def test_environment_is_exactly_what_is_given(sessions, tmp_path, monkeypatch):
     monkeypatch.setenv("LEAKY_SECRET", "nope")
-    sessions.start("seed", tmp_path, ["sleep", "60"], ENV)  # the server starts with our env
+    sessions.start("seed", tmp_path, ["sleep", "60"], ENV)  # the server starts from here
     out = tmp_path / "env.txt"
     env = {**ENV, "ODD": "a b 'c' $(x) `y`"}
     sessions.start("envtest", tmp_path, ["sh", "-c", f"env > {out}; exec sleep 60"], env)
