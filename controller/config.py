@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import decimal
 import difflib
 import re
 import string
@@ -201,8 +202,32 @@ def _check_value(where: str, annotation: Any, value: Any) -> Any:
     if annotation in (int, float) and isinstance(value, bool):
         raise ConfigError(f"{where} must be {_type_name(annotation)}, not {value!r}")
     if not isinstance(value, annotation):
-        raise ConfigError(f"{where} must be {_type_name(annotation)}, not {value!r}")
+        raise ConfigError(f"{where} must be {_type_name(annotation)}, not {value!r}"
+                          f"{_number_hint(annotation, value)}")
     return value
+
+
+def _number_hint(annotation: Any, value: Any) -> str:
+    """How to write a number that YAML 1.1 read as text, such as 1e9."""
+    if annotation not in (int, float) or not isinstance(value, str):
+        return ""
+    try:
+        number = decimal.Decimal(value.strip())
+    except decimal.InvalidOperation:
+        return ""
+    if not number.is_finite() or annotation is int and number != number.to_integral_value():
+        return ""
+    if isinstance(yaml.safe_load(value), int | float):
+        return " (it is in quotes: write the number without them)"
+    plain = f"{number.normalize():f}"
+    if annotation is int:
+        return f" (YAML reads {value} as text: write {plain})"
+    # YAML 1.1 takes an exponent only after a dot and with its sign: 1.0e+9, not 1e9.
+    sign, digits, exponent = number.normalize().as_tuple()
+    power = exponent + len(digits) - 1
+    mantissa = f"{digits[0]}.{''.join(map(str, digits[1:])) or '0'}"
+    scientific = f"{'-' if sign else ''}{mantissa}e{'+' if power >= 0 else '-'}{abs(power)}"
+    return f" (YAML reads {value} as text: write {plain} or {scientific})"
 
 
 def _build(cls: type, data: Any, where: str, source: str) -> Any:
@@ -376,8 +401,18 @@ def load(path: str | Path | None, *, required: bool = False) -> Config:
         line = f" line {mark.line + 1}" if mark is not None else ""
         problem = getattr(error, "problem", None) or str(error)
         raise ConfigError(f"{path}:{line}: not valid YAML: {problem}") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{path}: cannot be read: {error}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a configuration file; name the "
+                          "YAML file itself (such as controller.yaml)") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"{path}: is not UTF-8 text (byte 0x{error.object[error.start]:02x} at offset "
+            f"{error.start}), so not a configuration file; name the YAML file, or save it "
+            "as UTF-8"
+        ) from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot be read ({error.strerror}); check that this user "
+                          "may read it") from None
     return from_mapping(data, str(path), base_dir=path.resolve().parent)
 
 
