@@ -249,7 +249,8 @@ def seed_origin(clone_url: str | Path) -> None:
     """Push the sample project to a fresh forge repository as its `main` branch."""
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
     identity = ("-c", "user.name=Sandbox", "-c", "user.email=sandbox@example.invalid")
-    with tempfile.TemporaryDirectory(prefix="sample-seed-") as folder:
+    folder = tempfile.mkdtemp(prefix="sample-seed-")
+    try:
         seed = Path(folder) / "seed"
         subprocess.run(["git", "clone", "-q", str(clone_url), str(seed)], check=True,
                        capture_output=True, env=env)
@@ -257,6 +258,8 @@ def seed_origin(clone_url: str | Path) -> None:
         for args in (("add", "-A"), (*identity, "commit", "-q", "-m", "Sample project: textkit"),
                      ("push", "-q", "origin", "HEAD:main")):
             subprocess.run(["git", *args], cwd=seed, check=True, capture_output=True, env=env)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def copy_sample(destination: Path) -> None:

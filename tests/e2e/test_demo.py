@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -12,18 +15,21 @@ import yaml
 
 from controller import machine
 from controller.sandbox import demo
-from tests.helpers import git
+from tests.helpers import git, wait_for
 
 pytestmark = pytest.mark.e2e
 
 CLAUDE = Path(demo.PROJECT_ROOT) / ".tools" / "node_modules" / ".bin" / "claude"
 
 
+def clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in ("GITHUB_TOKEN", "GH_TOKEN")}
+
+
 def run_demo(directory: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("GITHUB_TOKEN", "GH_TOKEN")}
     return subprocess.run(
         [sys.executable, "-m", "controller", "demo", "--dir", str(directory), *args],
-        capture_output=True, text=True, timeout=timeout, env=env,
+        capture_output=True, text=True, timeout=timeout, env=clean_env(),
     )
 
 
@@ -86,3 +92,168 @@ def test_the_demo_refuses_a_file_for_its_folder(tmp_path):
     inside = run_demo(target / "sub")
     assert inside.returncode == 2 and "cannot make the folder" in inside.stderr
     assert "Traceback" not in inside.stderr
+
+
+class Demo:
+    """A demo started in the background, as a person starts one in a terminal."""
+
+    def __init__(self, directory: Path | None, out: Path, *args: str,
+                 env: dict[str, str] | None = None):
+        self.out, self.err = out.with_suffix(".out"), out.with_suffix(".err")
+        command = [sys.executable, "-m", "controller", "demo", *args]
+        if directory is not None:
+            command[4:4] = ["--dir", str(directory)]
+        with open(self.out, "wb") as stdout, open(self.err, "wb") as stderr:
+            # Its own process group, so a signal to the group is a Ctrl-C at its terminal.
+            self.process = subprocess.Popen(command, stdout=stdout, stderr=stderr,
+                                            env={**clean_env(), **(env or {})},
+                                            start_new_session=True)
+
+    def signal(self, *signums: int) -> None:
+        """Send each to the demo's process group, as a terminal does for Ctrl-C."""
+        for number, signum in enumerate(signums):
+            if number:
+                time.sleep(0.05)  # the spacing of two quick presses, not a wait
+            os.killpg(self.process.pid, signum)
+
+    def wait(self, timeout: float) -> subprocess.CompletedProcess:
+        self.process.wait(timeout=timeout)
+        return subprocess.CompletedProcess(self.process.args, self.process.returncode,
+                                           self.out.read_text(), self.err.read_text())
+
+
+def processes_in(folder: Path) -> list[str]:
+    """Processes whose working folder or command line lies in `folder`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            args = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cwd = os.readlink(entry / "cwd")
+        except OSError:
+            continue
+        if str(folder) in args or cwd == str(folder) or cwd.startswith(f"{folder}/"):
+            found.append(f"{entry.name}: {args.strip()}")
+    return found
+
+
+def demo_server_running() -> bool:
+    result = subprocess.run(["tmux", "-L", demo.SOCKET, "list-sessions"], capture_output=True)
+    return result.returncode == 0
+
+
+def assert_nothing_left(folder: Path) -> None:
+    assert not demo_server_running(), f"a tmux server is left on the socket {demo.SOCKET!r}"
+    wait_for(lambda: not processes_in(folder), timeout=15,
+             message=f"the demo's processes to end: {processes_in(folder)}")
+
+
+@pytest.fixture
+def demos(tmp_path):
+    """Starts demos; whatever a failed test leaves running is killed afterwards."""
+    started: list[Demo] = []
+
+    def start(directory: Path | None, *args: str, env: dict[str, str] | None = None) -> Demo:
+        started.append(Demo(directory, tmp_path / f"demo-{len(started)}", *args, env=env))
+        return started[-1]
+
+    yield start
+    killed = False
+    for one in started:
+        if one.process.poll() is None:
+            os.killpg(one.process.pid, signal.SIGKILL)
+            one.process.wait()
+            killed = True
+    for line in processes_in(tmp_path):
+        killed = True
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(line.split(":", 1)[0]), signal.SIGKILL)
+    if killed:
+        subprocess.run(["tmux", "-L", demo.SOCKET, "kill-server"], capture_output=True)
+
+
+def test_a_second_demo_refuses_at_once_and_makes_no_folder(tmp_path, demos):
+    first_dir = tmp_path / "cc1"
+    first = demos(first_dir, "--issues", "1")
+    # The first demo makes its folder once it owns the socket.
+    wait_for(lambda: first_dir.exists() or first.process.poll() is not None, timeout=30,
+             message="the first demo to start")
+
+    second_dir = tmp_path / "cc2"
+    began = time.monotonic()
+    second = run_demo(second_dir, "--issues", "2", timeout=60)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    third = subprocess.run([sys.executable, "-m", "controller", "demo"], capture_output=True,
+                           text=True, timeout=60, env={**clean_env(), "TMPDIR": str(scratch)})
+
+    for refused in (second, third):
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert "another demo is running" in refused.stderr
+        assert f"pid {first.process.pid}" in refused.stderr
+    assert time.monotonic() - began < 20
+    assert not second_dir.exists() and not list(scratch.iterdir())
+    check_finished(first_dir, first.wait(timeout=180), 1)
+
+
+def test_an_issue_that_needs_a_person_stops_the_demo_at_once(tmp_path, demos):
+    directory = tmp_path / "demo"
+    running = demos(directory, "--issues", "1", "--timeout", "300")
+
+    # An agent that dies each time it starts spends the issue's respawn budget.
+    def session_or_exit() -> bool:
+        if running.process.poll() is not None:
+            return True
+        return subprocess.run(["tmux", "-L", demo.SOCKET, "has-session", "-t", "=worker-1"],
+                              capture_output=True).returncode == 0
+
+    for _ in range(10):
+        wait_for(session_or_exit, timeout=60, message="an agent to start or the demo to stop")
+        if running.process.poll() is not None:
+            break
+        subprocess.run(["tmux", "-L", demo.SOCKET, "kill-session", "-t", "=worker-1"],
+                       capture_output=True)
+    result = running.wait(timeout=30)
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "stopped early: #1 is stuck (respawn budget spent" in result.stderr
+    assert "needs a person" in result.stderr
+    assert "respawn budget spent" in result.stdout  # the live table shows it
+    assert_nothing_left(tmp_path)
+
+
+@pytest.mark.parametrize("signums", [
+    (signal.SIGINT,), (signal.SIGINT, signal.SIGINT), (signal.SIGINT, signal.SIGTERM),
+], ids=["ctrl-c", "double-ctrl-c", "ctrl-c-then-sigterm"])
+def test_ctrl_c_while_agents_work_stops_everything(tmp_path, demos, signums):
+    directory = tmp_path / "demo"
+    running = demos(directory)
+    wait_for(lambda: any(data.get("state") in ("spawned", "working")
+                         for data in demo.read_states(directory / "state").values()),
+             timeout=60, interval=0.1, message="an agent at work")
+
+    running.signal(*signums)
+    result = running.wait(timeout=60)
+
+    assert result.returncode == 130, result.stdout + result.stderr
+    assert result.stderr.strip().splitlines()[-1] == \
+        "demo: interrupted; stopped the agents and the sandbox"
+    assert "Traceback" not in result.stderr
+    assert_nothing_left(tmp_path)
+
+
+def test_double_ctrl_c_while_seeding_leaves_no_seed_folder(tmp_path, demos):
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    running = demos(tmp_path / "demo", env={"TMPDIR": str(scratch)})
+    wait_for(lambda: list(scratch.glob("sample-seed-*")), timeout=30, interval=0.002,
+             message="the sample project's seeding")
+
+    running.signal(signal.SIGINT, signal.SIGINT)
+    result = running.wait(timeout=60)
+
+    assert result.returncode == 130, result.stdout + result.stderr
+    assert "demo: interrupted; stopped the agents and the sandbox" in result.stderr
+    assert not list(scratch.iterdir())
+    assert_nothing_left(tmp_path)
