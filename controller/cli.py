@@ -15,7 +15,6 @@ import os
 import sys
 
 from controller import __version__
-from controller.config import ConfigError
 
 COMMAND_MODULES = (
     "controller.commands_state",  # status, history, force, graph
@@ -27,6 +26,64 @@ COMMAND_MODULES = (
 
 class UsageError(Exception):
     """A command was asked for something it cannot do; exits with status 2."""
+
+
+# The controller's own errors, each raised with a message that says what is wrong, where
+# and what to do: one line and exit status 2, no traceback. Matched by name so that this
+# module imports none of them (`pane classify` must not need tmux, git or GitHub).
+# Anything else is a bug and keeps its traceback.
+PROJECT_ERRORS = {
+    ("controller.config", "ConfigError"): "configuration error: ",
+    ("controller.github", "GitHubError"): "GitHub could not be read: ",
+    ("controller.store", "StoreError"): "",
+    ("controller.sessions", "SessionError"): "",
+    ("controller.worktrees", "WorktreeError"): "",
+    ("controller.prompts", "PromptError"): "",
+    ("controller.launch", "LaunchError"): "",
+    ("controller.screens", "ProfileError"): "agent profile: ",
+    ("controller.record", "RecordError"): "",
+}
+
+
+def project_error_prefix(error: BaseException) -> str | None:
+    """How a project error is introduced, or None for an error that is a bug."""
+    if isinstance(error, UsageError):
+        return ""
+    for cls in type(error).__mro__:
+        prefix = PROJECT_ERRORS.get((cls.__module__, cls.__qualname__))
+        if prefix is not None:
+            return prefix
+    return None
+
+
+def issue_number(text: str) -> int:
+    """An argparse type: a GitHub issue number, a whole number from 1 up."""
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise argparse.ArgumentTypeError(
+            f"an issue number is a whole number from 1 up, not {text!r}"
+        )
+    return int(text)
+
+
+def positive_seconds(text: str) -> float:
+    """An argparse type: a duration in seconds, more than zero."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"a number of seconds more than 0, not {text!r}")
+    return value
+
+
+def group_help(parser: argparse.ArgumentParser):
+    """The command of a group run without one of its subcommands: its help, exit 2."""
+
+    def show(args) -> int:
+        parser.print_help()
+        return 2
+
+    return show
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,25 +120,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except ConfigError as error:
-        print(f"controller: configuration error: {error}", file=sys.stderr)
-        return 2
-    except UsageError as error:
-        print(f"controller: {error}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 130
-    except Exception as error:
-        from controller.github import GitHubError
-        from controller.store import StoreError
-
-        if isinstance(error, GitHubError):
-            print(f"controller: GitHub could not be read: {error}", file=sys.stderr)
-            return 2
-        if isinstance(error, StoreError):
-            print(f"controller: {error}", file=sys.stderr)
-            return 2
-        raise
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except Exception as error:
+        prefix = project_error_prefix(error)
+        if prefix is None:
+            raise
+        print(f"controller: {prefix}{error}", file=sys.stderr)
+        return 2

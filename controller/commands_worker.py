@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from controller import config as config_module
-from controller.cli import UsageError
+from controller.cli import UsageError, group_help, issue_number
 from controller.screens import ProfileError, explain, load_profile
 
 log = logging.getLogger(__name__)
@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 def register(subparsers) -> None:
     pane = subparsers.add_parser("pane", help="read saved agent screens")
+    pane.set_defaults(func=group_help(pane))
     pane_commands = pane.add_subparsers(dest="pane_command", metavar="PANE_COMMAND")
     classify = pane_commands.add_parser(
         "classify",
@@ -42,11 +43,11 @@ def register(subparsers) -> None:
     classify.set_defaults(func=_classify)
 
     peek = subparsers.add_parser("peek", help="print the current screen of an issue's agent")
-    peek.add_argument("number", type=int, help="issue number")
+    peek.add_argument("number", type=issue_number, metavar="N", help="issue number")
     peek.set_defaults(func=_peek)
 
     attach = subparsers.add_parser("attach", help="attach to an issue's agent session")
-    attach.add_argument("number", type=int, help="issue number")
+    attach.add_argument("number", type=issue_number, metavar="N", help="issue number")
     attach.set_defaults(func=_attach)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from controller import config
+from controller import cli, config
 
 
 def controller(cwd: Path, *args: str) -> subprocess.CompletedProcess:
@@ -30,6 +30,80 @@ def one_clean_line(result: subprocess.CompletedProcess) -> str:
 
 def files_in(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+# -- the controller's own errors -------------------------------------------------------
+
+@pytest.mark.parametrize("command", ["peek", "attach"])
+def test_looking_at_an_agent_that_is_not_running_is_one_line(tmp_path, tmux_socket,
+                                                              command):
+    (tmp_path / "controller.yaml").write_text(f"tmux:\n  socket: {tmux_socket}\n")
+    line = one_clean_line(controller(tmp_path, command, "7"))
+    assert line == (f"controller: no session worker-7 on tmux socket {tmux_socket}; "
+                    "`controller status` shows which issues have a running agent")
+
+
+def run_raising(monkeypatch, error: Exception) -> int:
+    """`controller.cli.main` with a command that raises `error`."""
+
+    def command(args):
+        raise error
+
+    def build_parser():
+        parser = cli.argparse.ArgumentParser(prog="controller")
+        parser.add_argument("-v", "--verbose", action="store_true")
+        parser.set_defaults(func=command)
+        return parser
+
+    monkeypatch.setattr(cli, "build_parser", build_parser)
+    return cli.main([])
+
+
+def test_the_project_errors_are_one_line_and_a_bug_keeps_its_traceback(monkeypatch, capsys):
+    from controller.github import RateLimited
+    from controller.launch import LaunchError
+    from controller.prompts import PromptError
+    from controller.sessions import SessionError
+    from controller.store import LockHeld
+
+    for error, said in [
+        (SessionError("no session worker-7"), "controller: no session worker-7\n"),
+        (LockHeld("held by pid 12"), "controller: held by pid 12\n"),
+        (PromptError("x.md: no field y"), "controller: x.md: no field y\n"),
+        (LaunchError("no agent"), "controller: no agent\n"),
+        (RateLimited("limit spent", retry_at=0.0),
+         "controller: GitHub could not be read: limit spent\n"),
+        (config.ConfigError("c.yaml: bad"), "controller: configuration error: c.yaml: bad\n"),
+    ]:
+        assert run_raising(monkeypatch, error) == 2
+        assert capsys.readouterr().err == said
+
+    with pytest.raises(KeyError):
+        run_raising(monkeypatch, KeyError("a bug"))
+
+
+# -- argument checks -------------------------------------------------------------------
+
+@pytest.mark.parametrize("args,expected", [
+    (["sandbox", "serve", "--port", "99999", "--dir", "d"],
+     "argument --port: a port is a whole number from 0 to 65535, not '99999'"),
+    (["sandbox", "serve", "--port", "-1", "--dir", "d"], "not '-1'"),
+    (["peek", "0"], "an issue number is a whole number from 1 up, not '0'"),
+    (["attach", "-2"], "an issue number is a whole number from 1 up, not '-2'"),
+])
+def test_arguments_out_of_range_are_refused_at_parsing(tmp_path, args, expected):
+    result = controller(tmp_path, *args)
+    assert result.returncode == 2
+    assert expected in result.stderr and "Traceback" not in result.stderr
+    assert files_in(tmp_path) == []
+
+
+@pytest.mark.parametrize("group,subcommand", [("sandbox", "serve"), ("pane", "classify")])
+def test_a_group_without_its_subcommand_prints_its_own_help(tmp_path, group, subcommand):
+    result = controller(tmp_path, group)
+    assert result.returncode == 2
+    assert result.stdout.startswith(f"usage: controller {group} ")
+    assert subcommand in result.stdout and "history" not in result.stdout
 
 
 # -- the configuration file ------------------------------------------------------------

@@ -17,6 +17,8 @@ SANDBOX_MODULES = (
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("sandbox", help="the local forge, stand-in model and agent")
+    # Without a subcommand: this group's own help, not the top-level one.
+    parser.set_defaults(func=lambda args: parser.print_help() or 2)
     group = parser.add_subparsers(dest="sandbox_command", metavar="SANDBOX_COMMAND")
     for name in SANDBOX_MODULES:
         try:

@@ -190,12 +190,20 @@ class Forge:
 
 # -- `controller sandbox serve` ---------------------------------------------------------
 
+def port_number(text: str) -> int:
+    """An argparse type: a TCP port, 0 (any free one) to 65535."""
+    if not (text.isascii() and text.isdigit()) or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"a port is a whole number from 0 to 65535, not {text!r}")
+    return int(text)
+
+
 def register(group) -> None:
     parser = group.add_parser(
         "serve", help="run the sandbox forge (GitHub's REST API on loopback)",
         description="Serve a GitHub-compatible REST API for one repository on loopback.",
     )
-    parser.add_argument("--port", type=int, default=0, help="port to listen on (0: any free)")
+    parser.add_argument("--port", type=port_number, default=0,
+                        help="port to listen on, 0 to 65535 (0: any free)")
     parser.add_argument("--dir", required=True, help="directory for the forge's data and git")
     parser.add_argument("--repo", default="sandbox/sample", help="OWNER/NAME of the repository")
     parser.add_argument("--ci", default=None, metavar="COMMAND",
