@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
 from controller import config as config_module
 from controller import machine
+from controller.cli import UsageError, issue_number
 from controller.record import Record
 from controller.store import InvalidFile, Store, StoreError
 
@@ -22,17 +24,6 @@ log = logging.getLogger(__name__)
 
 
 DEFAULT_REASON = "forced by hand"
-
-
-def issue_number(text: str) -> int:
-    """An argparse type: a GitHub issue number, a whole number from 1 up."""
-    import argparse
-
-    if not (text.isascii() and text.isdigit()) or int(text) < 1:
-        raise argparse.ArgumentTypeError(
-            f"an issue number is a whole number from 1 up, not {text!r}"
-        )
-    return int(text)
 
 
 def register(subparsers) -> None:
@@ -57,33 +48,73 @@ def register(subparsers) -> None:
 
 def state_dir(args) -> Path:
     if getattr(args, "state_dir", None):
-        return Path(args.state_dir)
-    return config_module.load(getattr(args, "config", None)).state_path
+        return check_state_dir(Path(args.state_dir), f"--state-dir {args.state_dir}")
+    config_path = getattr(args, "config", None) or config_module.DEFAULT_PATH
+    path = config_module.load(getattr(args, "config", None)).state_path
+    return check_state_dir(path, f"state_dir in {config_path}")
 
 
-def _usage_error(message: str) -> Exception:
-    from controller.cli import UsageError
+def check_state_dir(path: Path, named_by: str) -> Path:
+    """The state directory, refused when a file stands where it or a parent must be.
 
-    return UsageError(message)
+    Checked before anything is written, so that no command leaves half its work behind
+    or gives advice about permissions for what is a wrong path.
+    """
+    folder = path
+    while not os.path.lexists(folder) and folder.parent != folder:
+        folder = folder.parent
+    if os.path.lexists(folder) and not folder.is_dir():
+        where = "it" if folder == path else f"{folder}, on its path,"
+        raise UsageError(
+            f"{path}: cannot be the state directory: {where} is a file, not a directory; "
+            f"it comes from {named_by}: name a directory (one that does not exist yet is "
+            "made), or move the file away"
+        )
+    return path
 
 
 def _row(issue: int, loaded: Record | InvalidFile, store: Store) -> dict:
     if isinstance(loaded, InvalidFile):
         return {"issue": loaded.issue, "file": loaded.path, "state": None, "title": None,
                 "since": None, "branch": None, "session": None, "pr": None, "ci": None,
-                "error": loaded.error}
+                "error": loaded.error, "retry_at": None, "needs_person": True}
     return {"issue": loaded.issue, "file": str(store.path(issue)), "state": loaded.state,
             "title": loaded.title, "since": loaded.since, "branch": loaded.branch,
             "session": loaded.session, "pr": loaded.pr, "ci": loaded.ci,
-            "error": loaded.error}
+            "error": loaded.error, "retry_at": loaded.retry_at,
+            "needs_person": needs_person(loaded)}
 
 
-_COLUMNS = ("issue", "state", "since", "branch", "session", "pr", "ci", "title")
+def needs_person(record: Record) -> bool:
+    """An open issue the controller has given up on until a person acts.
+
+    An error with a retry time is one the controller retries by itself (with backoff);
+    one without is where it stopped: a spent budget, a dialog, a login, a permission
+    prompt. On a closed issue an error is only a note (a worktree kept on close).
+    """
+    return bool(record.error) and not record.retry_at and record.state != "closed"
+
+
+_COLUMNS = ("issue", "state", "since", "branch", "session", "pr", "ci", "error", "title")
+# The error column shows the start of the message; `status --json` and the file hold all.
+_ERROR_WIDTH = 48
+
+
+def _shorten(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def cmd_status(args) -> int:
     store = Store(state_dir(args))
-    rows = [_row(issue, loaded, store) for issue, loaded in store.load_all().items()]
+    try:
+        loaded = store.load_all()
+    except OSError as error:
+        raise UsageError(
+            f"{store.state_dir}: cannot be read ({error.strerror}); check that it is the "
+            "state directory and that this user may read it"
+        ) from None
+    rows = [_row(issue, item, store) for issue, item in loaded.items()]
     if args.json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
         return 0
@@ -93,50 +124,62 @@ def cmd_status(args) -> int:
     table = [[c.upper() for c in _COLUMNS]]
     problems = []
     for row in rows:
-        if row["state"] is None:
-            problems.append(row["error"])
-            table.append([f"#{row['issue']}", "INVALID"] + ["-"] * (len(_COLUMNS) - 2))
-            continue
         cells = []
         for column in _COLUMNS:
             value = row[column]
             if column in ("issue", "pr") and value is not None:
                 value = f"#{value}"
+            if column == "state" and value is None:
+                value = "INVALID"
+            if column == "error" and value:
+                # An invalid file's message starts with its path, said in full below.
+                if row["state"] is None and value.startswith(row["file"]):
+                    value = value[len(row["file"]):].lstrip(": ")
+                value = _shorten(value, _ERROR_WIDTH)
             cells.append("-" if value in (None, "") else str(value))
         table.append(cells)
+        if row["state"] is None:
+            problems.append(row["error"])
     widths = [max(len(line[i]) for line in table) for i in range(len(_COLUMNS) - 1)]
     for line in table:
         print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=False))
               + "  " + line[-1])
     for problem in problems:
         print(f"invalid: {problem}")
+    waiting = [f"#{row['issue']}" for row in rows if row["needs_person"]]
+    if waiting:
+        print(f"needs a person: {', '.join(waiting)} (the ERROR column and "
+              "`controller status --json` say why)")
     return 0
 
 
 def cmd_history(args) -> int:
     store = Store(state_dir(args))
     entries = store.history(args.issue)
+    current = store.load(args.issue)
+    if not entries and current is None:
+        raise UsageError(f"no state file and no history for #{args.issue} in {store.state_dir}")
     if not entries:
-        if store.load(args.issue) is None:
-            raise _usage_error(
-                f"no state file and no history for #{args.issue} in {store.state_dir}"
-            )
         print(f"#{args.issue} has no recorded transitions yet")
-        return 0
-    for entry in entries:
-        forced = " (forced)" if entry.forced else ""
-        print(f"{entry.at}  {entry.source} -> {entry.dest}{forced}  {entry.reason}")
+    steps = [f"{entry.source} -> {entry.dest}" + (" (forced)" if entry.forced else "")
+             for entry in entries]
+    width = max(map(len, steps), default=0)
+    for entry, step in zip(entries, steps, strict=True):
+        print(f"{entry.at}  {step.ljust(width)}  {entry.reason}".rstrip())
+    # The history is the audit trail's; the file as it is now may still need fixing.
+    if isinstance(current, InvalidFile):
+        print(f"invalid: {current.error}")
     return 0
 
 
 def cmd_force(args) -> int:
     if not machine.is_valid_state(args.state):
-        raise _usage_error(
+        raise UsageError(
             f"unknown state {args.state!r}; valid states: {', '.join(machine.STATES)}"
         )
     store = Store(state_dir(args))
     if store.load(args.issue) is None:
-        raise _usage_error(
+        raise UsageError(
             f"no state file for #{args.issue} in {store.state_dir}; expected "
             f"{store.path(args.issue)}"
         )
@@ -145,7 +188,7 @@ def cmd_force(args) -> int:
         # An empty reason would leave the history saying nothing about why.
         record = store.force(args.issue, args.state, args.reason.strip() or DEFAULT_REASON)
     except StoreError as error:
-        raise _usage_error(str(error)) from None
+        raise UsageError(str(error)) from None
     source = before.state if isinstance(before, Record) else "?"
     print(f"#{record.issue} {source} -> {record.state} (forced): {record.reason}",
           file=sys.stdout)

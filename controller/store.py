@@ -688,7 +688,10 @@ class Store:
         if root is None:
             return []
         self._git_root = root
-        rel = self._relative(issue)
+        # The file's own name, not where it points: a state file that is a symbolic link
+        # (an invalid one, which status reports) still has its history read.
+        file = self.state_dir.resolve() / self.path(issue).name
+        rel = file.relative_to(root).as_posix()
         result = self._git(
             "log", "--follow", "--format=%H%x1f%at%x1f%s%x1e", "--", rel, check=False
         )

@@ -82,6 +82,24 @@ def test_the_project_errors_are_one_line_and_a_bug_keeps_its_traceback(monkeypat
         run_raising(monkeypatch, KeyError("a bug"))
 
 
+# -- the state directory ---------------------------------------------------------------
+
+@pytest.mark.parametrize("command", [["status"], ["status", "--json"], ["history", "7"],
+                                     ["force", "7", "closed"]])
+def test_a_file_given_as_the_state_directory_is_named_as_such(tmp_path, command):
+    (tmp_path / "afile").write_text("notes\n")
+    line = one_clean_line(controller(tmp_path, "--state-dir", "afile", *command))
+    assert "afile: cannot be the state directory: it is a file, not a directory" in line
+    assert "--state-dir afile" in line
+    assert files_in(tmp_path) == ["afile"]
+
+
+def test_a_state_directory_below_a_file_is_named_as_such(tmp_path):
+    (tmp_path / "afile").write_text("notes\n")
+    line = one_clean_line(controller(tmp_path, "--state-dir", "afile/state", "status"))
+    assert "afile, on its path, is a file" in line
+
+
 # -- argument checks -------------------------------------------------------------------
 
 @pytest.mark.parametrize("args,expected", [

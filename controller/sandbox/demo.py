@@ -282,6 +282,30 @@ class Sandbox:
         self.forge.stop()
 
 
+def _stop_with_parent():
+    """What makes the demo's controller stop should the demo itself be killed outright.
+
+    A demo killed with SIGKILL cannot stop its controller, which would otherwise run on
+    against a forge that is gone. On Linux the kernel sends the controller SIGTERM when
+    the demo dies (PR_SET_PDEATHSIG); the function is looked up here, before the fork,
+    so the child only makes the call. Elsewhere nothing is set.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    set_parent_death_signal = 1  # PR_SET_PDEATHSIG
+
+    def arm() -> None:
+        prctl(set_parent_death_signal, int(signal.SIGTERM), 0, 0, 0)
+
+    return arm
+
+
 def main(issues: int = 3, agent: str = "scripted", directory: str | None = None,
          timeout: float = 600.0, keep: bool = False) -> int:
     if not 1 <= issues <= len(sample_issues.ISSUES):
@@ -374,7 +398,7 @@ def _demonstrate(sandbox: Sandbox, interrupts: Interrupts, issues: int, agent: s
         sandbox.controller = subprocess.Popen(
             [sys.executable, "-m", "controller", "--config", str(config_path), "run"],
             cwd=root, env=env, stdout=log_file, stderr=subprocess.STDOUT,
-            start_new_session=True,
+            start_new_session=True, preexec_fn=_stop_with_parent(),
         )
     print(f"demo: controller running (pid {sandbox.controller.pid}); log: {log_path}")
     print(f"demo: watch an agent with `tmux -L {SOCKET} attach -t worker-{filed[0]}`\n")

@@ -257,3 +257,23 @@ def test_double_ctrl_c_while_seeding_leaves_no_seed_folder(tmp_path, demos):
     assert "demo: interrupted; stopped the agents and the sandbox" in result.stderr
     assert not list(scratch.iterdir())
     assert_nothing_left(tmp_path)
+
+
+def test_a_demo_killed_outright_takes_its_controller_with_it(tmp_path, demos):
+    directory = tmp_path / "demo"
+    running = demos(directory)
+    wait_for(lambda: (directory / "controller.log").exists() and
+             any(data.get("state") in ("spawned", "working")
+                 for data in demo.read_states(directory / "state").values()),
+             timeout=60, interval=0.1, message="an agent at work")
+    controller = [line for line in processes_in(directory)
+                  if " -m controller --config " in line and line.endswith(" run")]
+    assert controller, processes_in(directory)
+
+    os.kill(running.process.pid, signal.SIGKILL)  # no cleanup can run
+    running.process.wait(timeout=10)
+    pid = int(controller[0].split(":", 1)[0])
+    wait_for(lambda: not Path(f"/proc/{pid}").exists() or
+             Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z",
+             timeout=30, message="the orphaned controller to stop")
+    subprocess.run(["tmux", "-L", demo.SOCKET, "kill-server"], capture_output=True)

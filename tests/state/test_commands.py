@@ -157,3 +157,61 @@ def test_graph_prints_the_mermaid_diagram(tmp_path):
     assert result.stdout.startswith("stateDiagram-v2\n")
     assert "pr_open: pr-open" in result.stdout
     assert "closed --> discovered: the issue was reopened" in result.stdout
+
+
+def test_history_of_a_symbolic_link_says_what_status_says(tmp_path, hand_made):
+    git(hand_made, "init", "-q")
+    outside = tmp_path / "elsewhere.yaml"
+    outside.write_text("issue: 15\nstate: working\n")
+    (hand_made / "issue-15.yaml").symlink_to(outside)
+    status = controller(tmp_path, "--state-dir", str(hand_made), "status")
+    said = next(line for line in status.stdout.splitlines() if "issue-15.yaml" in line)
+    assert f"is a symbolic link to {outside}; a state file must be a regular file" in said
+
+    result = controller(tmp_path, "--state-dir", str(hand_made), "history", "15")
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout.splitlines() == ["#15 has no recorded transitions yet", said]
+
+
+def test_history_columns_line_up(tmp_path, hand_made):
+    for state, reason in [("pr-open", "first"), ("discovered", "second"), ("closed", "third")]:
+        result = controller(tmp_path, "--state-dir", str(hand_made), "force", "7", state,
+                            "--reason", reason)
+        assert result.returncode == 0, result.stderr
+    result = controller(tmp_path, "--state-dir", str(hand_made), "history", "7")
+    lines = result.stdout.splitlines()
+    assert [line.split()[-1] for line in lines] == ["first", "second", "third"]
+    starts = {line.index(line.split()[-1]) for line in lines}
+    assert len(starts) == 1, result.stdout
+    assert "working -> pr-open (forced)  " in lines[0]
+
+
+def test_status_shows_each_error_and_who_needs_a_person(tmp_path, hand_made):
+    (hand_made / "issue-3.yaml").write_text(
+        "issue: 3\nstate: stalled\ntitle: Slugs\n"
+        "error: nudge budget spent (5/5); needs a person\n")
+    (hand_made / "issue-4.yaml").write_text(
+        "issue: 4\nstate: working\ntitle: Median\nerror: " + "git push failed " * 10 + "\n"
+        "retry_at: 2026-12-03T16:00:00Z\n")
+    (hand_made / "issue-5.yaml").write_text(
+        "issue: 5\nstate: closed\nerror: 'worktree kept: unpushed commits'\n")
+    result = controller(tmp_path, "--state-dir", str(hand_made), "status")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["ISSUE", "STATE", "SINCE", "BRANCH", "SESSION", "PR", "CI",
+                                "ERROR", "TITLE"]
+    row = {line.split()[0]: line for line in lines[1:] if line.startswith("#")}
+    assert "nudge budget spent (5/5); needs a person" in row["#3"]
+    assert row["#3"].rstrip().endswith("Slugs")
+    assert "git push failed git push" in row["#4"] and "..." in row["#4"]
+    assert len(row["#4"]) < 160
+    assert "line 2: unknown state 'wroking'" in row["#8"]
+    assert "worktree kept" in row["#5"]
+    assert lines[-1].startswith("needs a person: #3, #8, #9 ")
+
+    rows = {r["issue"]: r for r in json.loads(controller(
+        tmp_path, "--state-dir", str(hand_made), "status", "--json").stdout)}
+    assert rows[4]["error"] == ("git push failed " * 10).strip()
+    assert rows[4]["retry_at"] == "2026-12-03T16:00:00Z"
+    assert [n for n, r in sorted(rows.items()) if r["needs_person"]] == [3, 8, 9]
