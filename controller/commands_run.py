@@ -8,15 +8,20 @@ same issues; the second says who holds the lock and exits non-zero (or waits wit
 
 from __future__ import annotations
 
+import argparse
+import json
 import logging
+import re
 import shutil
 import sys
 import threading
 import time
 from pathlib import Path
 
+import yaml
+
 from controller import config as config_module
-from controller.cli import UsageError
+from controller.cli import UsageError, issue_number, positive_seconds
 
 log = logging.getLogger(__name__)
 
@@ -81,21 +86,56 @@ def _load(args) -> config_module.Config:
 
 def _state_path(args, config) -> Path:
     from controller.app import state_dir
+    from controller.commands_state import check_state_dir
 
-    return state_dir(config, args.state_dir)
+    named_by = (f"--state-dir {args.state_dir}" if args.state_dir
+                else f"state_dir in {args.config or config_module.DEFAULT_PATH}")
+    return check_state_dir(state_dir(config, args.state_dir), named_by)
+
+
+# What GitHub allows in an owner's and a repository's name.
+_REPO_NAME = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
+
+
+def repo_name(text: str) -> str:
+    """An argparse type: a GitHub repository as OWNER/NAME."""
+    if not _REPO_NAME.fullmatch(text) or {".", ".."} & set(text.split("/")):
+        raise argparse.ArgumentTypeError(
+            "a repository is OWNER/NAME, letters, digits, '-', '_' and '.' only, such as "
+            f"octocat/hello-world; not {text!r}"
+        )
+    return text
 
 
 def cmd_init(args) -> int:
     from controller.store import Store
 
-    path = Path(args.config or "controller.yaml")
+    # Everything is checked before anything is written, so a mistake leaves nothing behind.
+    path = Path(args.config or config_module.DEFAULT_PATH)
+    text = None
     if path.exists():
+        config = config_module.load(path, required=True)
+        if args.repo and args.repo != config.github.repo:
+            raise UsageError(
+                f"{path} exists (github.repo: {config.github.repo or 'not set'}); --repo "
+                f"{args.repo} was not applied and nothing was changed: write it as "
+                f"github.repo in {path}, or move {path} away and run init again"
+            )
+    else:
+        # A JSON string is a double-quoted YAML scalar: the value is written exactly.
+        text = INIT_TEMPLATE.format(repo=json.dumps(args.repo or ""))
+        config = config_module.from_mapping(yaml.safe_load(text), str(path),
+                                            base_dir=path.resolve().parent)
+    state = _state_path(args, config)
+    if text is None:
         print(f"{path} exists; left as it is")
     else:
-        path.write_text(INIT_TEMPLATE.format(repo=args.repo or '""'), encoding="utf-8")
+        try:
+            path.write_text(text, encoding="utf-8")
+        except OSError as error:
+            raise UsageError(f"{path}: cannot be written ({error.strerror}); give --config "
+                             "a path in an existing folder this user may write") from None
         print(f"wrote {path}")
-    config = config_module.load(path, required=True)
-    state = _state_path(args, config)
     Store.open(state)
     print(f"state directory ready: {state}")
     return 0
@@ -139,8 +179,7 @@ def cmd_reconcile(args) -> int:
     prefix = "would: " if args.dry_run else ""
     for line in report.steps:
         print(prefix + line)
-    for line in report.invalid:
-        print(f"skipped: {line}", file=sys.stderr)
+    # Each invalid file in report.invalid was logged once by the pass already.
     for line in report.errors:
         print(f"error: {line}", file=sys.stderr)
     if report.github_error:
@@ -255,14 +294,27 @@ def cmd_demo(args) -> int:
                      timeout=args.timeout, keep=args.keep)
 
 
+def _count_of(most: int):
+    """An argparse type: a whole number from 1 to `most`."""
+
+    def count(text: str) -> int:
+        if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= most:
+            raise argparse.ArgumentTypeError(f"a whole number from 1 to {most}, not {text!r}")
+        return int(text)
+
+    return count
+
+
 def register(subparsers) -> None:
     parser = subparsers.add_parser("init", help="write a commented controller.yaml")
-    parser.add_argument("--repo", default="", help="OWNER/NAME to put in the file")
+    parser.add_argument("--repo", type=repo_name, default=None, metavar="OWNER/NAME",
+                        help="OWNER/NAME to put in a new file (an existing file is not changed)")
     parser.set_defaults(func=cmd_init)
 
     parser = subparsers.add_parser("reconcile", help="one pass: observe, decide, act, record")
     parser.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
-    parser.add_argument("--issue", type=int, default=None, help="only this issue")
+    parser.add_argument("--issue", type=issue_number, default=None, metavar="N",
+                        help="only this issue")
     parser.add_argument("--wait", action="store_true", help="wait for another controller")
     parser.set_defaults(func=cmd_reconcile)
 
@@ -273,11 +325,15 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("doctor", help="check tmux, git, agent, token and config")
     parser.set_defaults(func=cmd_doctor)
 
+    from controller.sandbox.issues import ISSUES
+
     parser = subparsers.add_parser("demo", help="the whole job on the embedded sandbox")
-    parser.add_argument("--issues", type=int, default=3, help="how many issues to file")
+    parser.add_argument("--issues", type=_count_of(len(ISSUES)), default=3, metavar="K",
+                        help=f"how many issues to file, 1 to {len(ISSUES)} (default 3)")
     parser.add_argument("--agent", choices=("scripted", "claude"), default="scripted")
     parser.add_argument("--dir", default=None, help="where to keep everything it makes")
-    parser.add_argument("--timeout", type=float, default=600.0, help="give up after seconds")
+    parser.add_argument("--timeout", type=positive_seconds, default=600.0, metavar="SECONDS",
+                        help="give up after this many seconds, more than 0 (default 600)")
     parser.add_argument("--keep", action="store_true",
                         help="leave the agents' tmux server running at the end")
     parser.set_defaults(func=cmd_demo)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from controller import cli, config
+from controller.commands_run import INIT_TEMPLATE
 
 
 def controller(cwd: Path, *args: str) -> subprocess.CompletedProcess:
@@ -100,20 +101,75 @@ def test_a_state_directory_below_a_file_is_named_as_such(tmp_path):
     assert "afile, on its path, is a file" in line
 
 
+def test_init_checks_the_state_directory_before_writing_anything(tmp_path):
+    (tmp_path / "afile").write_text("notes\n")
+    line = one_clean_line(controller(tmp_path, "--state-dir", "afile", "init"))
+    assert "afile: cannot be the state directory: it is a file" in line
+    assert "permissions" not in line
+    assert files_in(tmp_path) == ["afile"]
+
+
+# -- init --repo -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("repo", ["bad repo", "a/b #x", "a/b: c", "a", "a/b/c", "../x",
+                                  "", "a/"])
+def test_init_refuses_a_repository_that_is_not_owner_name_and_writes_nothing(tmp_path,
+                                                                               repo):
+    result = controller(tmp_path, "init", "--repo", repo)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "a repository is OWNER/NAME" in result.stderr and repr(repo) in result.stderr
+    assert files_in(tmp_path) == []
+
+
+@pytest.mark.parametrize("repo", ["octo-cat/hello.world", "a_b/c-d", "a/b"])
+def test_init_writes_the_repository_exactly(tmp_path, repo):
+    result = controller(tmp_path, "init", "--repo", repo)
+    assert result.returncode == 0, result.stderr
+    text = (tmp_path / "controller.yaml").read_text()
+    assert text == INIT_TEMPLATE.format(repo=f'"{repo}"')
+    assert config.load(tmp_path / "controller.yaml").github.repo == repo
+
+
+def test_init_says_when_an_existing_file_keeps_its_repository(tmp_path):
+    assert controller(tmp_path, "init", "--repo", "a/b").returncode == 0
+    before = (tmp_path / "controller.yaml").read_text()
+    line = one_clean_line(controller(tmp_path, "init", "--repo", "c/d"))
+    assert "controller.yaml exists (github.repo: a/b); --repo c/d was not applied" in line
+    assert "write it as github.repo in controller.yaml" in line
+    assert (tmp_path / "controller.yaml").read_text() == before
+
+    same = controller(tmp_path, "init", "--repo", "a/b")
+    assert same.returncode == 0 and "left as it is" in same.stdout
+
+
 # -- argument checks -------------------------------------------------------------------
 
 @pytest.mark.parametrize("args,expected", [
     (["sandbox", "serve", "--port", "99999", "--dir", "d"],
      "argument --port: a port is a whole number from 0 to 65535, not '99999'"),
     (["sandbox", "serve", "--port", "-1", "--dir", "d"], "not '-1'"),
+    (["reconcile", "--issue", "0"],
+     "argument --issue: an issue number is a whole number from 1 up, not '0'"),
+    (["reconcile", "--issue", "x"], "an issue number is a whole number from 1 up, not 'x'"),
     (["peek", "0"], "an issue number is a whole number from 1 up, not '0'"),
     (["attach", "-2"], "an issue number is a whole number from 1 up, not '-2'"),
+    (["demo", "--timeout", "0"], "argument --timeout: a number of seconds more than 0"),
+    (["demo", "--timeout", "-1"], "a number of seconds more than 0, not '-1'"),
+    (["demo", "--timeout", "nan"], "a number of seconds more than 0, not 'nan'"),
+    (["demo", "--issues", "7"], "argument --issues: a whole number from 1 to 6, not '7'"),
+    (["demo", "--issues", "0"], "a whole number from 1 to 6, not '0'"),
 ])
 def test_arguments_out_of_range_are_refused_at_parsing(tmp_path, args, expected):
     result = controller(tmp_path, *args)
     assert result.returncode == 2
     assert expected in result.stderr and "Traceback" not in result.stderr
     assert files_in(tmp_path) == []
+
+
+def test_demo_help_gives_the_range_of_issues(tmp_path):
+    result = controller(tmp_path, "demo", "--help")
+    assert result.returncode == 0
+    assert "1 to 6" in " ".join(result.stdout.split())
 
 
 @pytest.mark.parametrize("group,subcommand", [("sandbox", "serve"), ("pane", "classify")])

@@ -129,3 +129,15 @@ def test_a_held_lock_is_told_once_with_what_to_do(sandbox):
     assert f"held by another controller (pid {holder.pid}, running since " in result.stderr
     assert result.stderr.count("another controller") == 1
     assert result.stderr.count("--wait") == 1 and "stop it first" in result.stderr
+
+
+@pytest.mark.parametrize("dry_run", [[], ["--dry-run"]])
+def test_reconcile_tells_each_invalid_file_once(sandbox, dry_run):
+    sandbox.state_dir.mkdir()
+    path = sandbox.state_dir / "issue-8.yaml"
+    path.write_text("issue: 8\nstate: wroking\n")
+    result = sandbox.controller("reconcile", *dry_run)
+    assert result.returncode == 0, result.stderr
+    output = result.stdout + result.stderr
+    assert output.count("issue-8.yaml") == 1, output
+    assert "line 2: unknown state 'wroking'" in output
