@@ -158,6 +158,8 @@ def test_init_says_when_an_existing_file_keeps_its_repository(tmp_path):
     (["demo", "--timeout", "nan"], "a number of seconds more than 0, not 'nan'"),
     (["demo", "--issues", "7"], "argument --issues: a whole number from 1 to 6, not '7'"),
     (["demo", "--issues", "0"], "a whole number from 1 to 6, not '0'"),
+    (["sandbox", "model", "--port", "99999"], "a port is a whole number from 0 to 65535"),
+    (["sandbox", "solve", "--issue", "0"], "an issue number is a whole number from 1 up"),
 ])
 def test_arguments_out_of_range_are_refused_at_parsing(tmp_path, args, expected):
     result = controller(tmp_path, *args)

@@ -580,8 +580,16 @@ def register(group) -> None:
     solve_parser.set_defaults(func=run_solve)
 
 
+def _issue_number(text: str) -> int:
+    """An argparse type: an issue number, 1 or more."""
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"an issue number is a whole number from 1 up, "
+                                         f"not {text!r}")
+    return int(text)
+
+
 def add_solve_arguments(parser) -> None:
-    parser.add_argument("--issue", type=int, required=True, help="the issue number")
+    parser.add_argument("--issue", type=_issue_number, required=True, help="the issue number")
     parser.add_argument("--repo", default="", help="owner/name (default: $GITHUB_REPOSITORY)")
     parser.add_argument("--branch", default="", help="the branch (default: the current one)")
     parser.add_argument("--workdir", default=".", help="the worktree (default: .)")

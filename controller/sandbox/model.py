@@ -24,6 +24,8 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from controller.sandbox.forge import port_number
+
 log = logging.getLogger(__name__)
 
 ISSUE = re.compile(r"(?<![\w&])#(\d+)\b")
@@ -268,7 +270,8 @@ class ModelServer:
 
 def register(group) -> None:
     parser = group.add_parser("model", help="the stand-in Messages API for Claude Code")
-    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any)")
+    parser.add_argument("--port", type=port_number, default=0,
+                        help="port on 127.0.0.1 (default: any)")
     parser.set_defaults(func=run_model)
 
 
@@ -288,7 +291,7 @@ def run_model(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m controller.sandbox.model")
-    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--port", type=port_number, default=0)
     return run_model(parser.parse_args(argv))
 
 
