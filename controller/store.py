@@ -168,6 +168,10 @@ class Store:
         with open(self.sidecar_dir / "init.lock", "a") as guard:
             fcntl.flock(guard, fcntl.LOCK_EX)
             root = self._find_git_root()
+            if root is not None and self._ignored_by(root):
+                log.info("%s ignores the state files; the audit trail gets its own repository",
+                         root)
+                root = None
             if root is None:
                 self._git("init", "-q", str(self.state_dir.resolve()), cwd=self.state_dir)
                 log.info("initialised an audit repository in %s", self.state_dir)
@@ -185,6 +189,20 @@ class Store:
         if result.returncode != 0 or not result.stdout.strip():
             return None
         return Path(result.stdout.strip()).resolve()
+
+    def _ignored_by(self, root: Path) -> bool:
+        """Whether the enclosing repository `root` ignores this directory's state files.
+
+        Such a repository (a project that keeps its own checkout free of state) is not
+        meant to hold the audit trail: commits there would land on whatever branch is
+        checked out, and switching branches would take the state files along.
+        """
+        if root == self.state_dir.resolve():
+            return False
+        probe = str(self.path(1).resolve())
+        result = self._git("check-ignore", "-q", "--no-index", probe, cwd=self.state_dir,
+                           check=False)
+        return result.returncode == 0
 
     def _clean_temp_files(self) -> None:
         for folder in (self.state_dir, self.sidecar_dir):

@@ -377,7 +377,7 @@ def test_audit_commits_leave_the_users_staged_changes_alone(tmp_path):
     outer.mkdir()
     git(outer, "init", "-q", "-b", "main")
     (outer / "README.md").write_text("one\n")
-    (outer / ".gitignore").write_text("state/\n")
+    (outer / ".gitignore").write_text("*.log\n")  # the state files are tracked here
     git(outer, "add", "README.md", ".gitignore")
     git(outer, "commit", "-q", "-m", "initial")
     (outer / "README.md").write_text("two\n")
@@ -546,3 +546,42 @@ def test_a_hand_edited_state_resets_the_budgets_the_person_left_alone(store):
     assert record.state == "spawned" and record.forced
     assert record.nudges == 0 and record.error is None
     assert record.spawns == 1  # written by the person: kept
+
+
+# -- where the audit trail lives ----------------------------------------------------------
+
+
+def _project(tmp_path, ignore: str) -> Path:
+    """A project with a state/ folder of its own, as this one has."""
+    project = tmp_path / "project"
+    (project / "state").mkdir(parents=True)
+    (project / "state" / "README.md").write_text("State files live here.\n")
+    git(project, "init", "-q")
+    (project / ".gitignore").write_text(ignore)
+    git(project, "add", ".gitignore", "state/README.md")
+    git(project, "-c", "user.name=a", "-c", "user.email=a@b", "commit", "-qm", "start")
+    return project
+
+
+def test_a_project_that_ignores_its_state_folder_keeps_its_history_clean(tmp_path):
+    project = _project(tmp_path, "/state/*\n!/state/README.md\n")
+    store = Store.open(project / "state")
+    new_issue(store)
+    store.transition(7, "worktree", "ready")
+    # The audit trail is a repository of its own; the project's branch is untouched.
+    assert git(project, "log", "--format=%s") == "start"
+    assert git(project, "status", "--porcelain") == ""
+    assert (project / "state" / ".git").is_dir()
+    assert [s for s, _ in commits(project / "state")] == [
+        "#7 new -> discovered: found on GitHub", "#7 discovered -> worktree: ready"]
+    assert [e.dest for e in Store.open(project / "state").history(7)] == \
+        ["discovered", "worktree"]
+
+
+def test_a_project_that_tracks_its_state_folder_gets_the_commits(tmp_path):
+    project = _project(tmp_path, "")
+    store = Store.open(project / "state")
+    new_issue(store)
+    assert not (project / "state" / ".git").exists()
+    assert git(project, "log", "--format=%s").splitlines() == [
+        "#7 new -> discovered: found on GitHub", "start"]
