@@ -350,6 +350,7 @@ class Reconciler:
             try:
                 results = self._act(step, record, obs)
             except Exception as error:
+                report.steps[-1] = f"{line} [failed: retried later]"
                 self._record_failure(record, step, error, report)
                 return
             try:
@@ -358,6 +359,7 @@ class Reconciler:
                 # The side effect is done and the next pass sees it; one issue's
                 # unwritable record (a locked audit repository, a full disk, a hand
                 # edit racing us) must not stop the controller or the other issues.
+                report.steps[-1] = f"{line} [done, not recorded]"
                 report.errors.append(f"#{record.issue} not recorded: {error}")
                 log.error("#%s %s not recorded: %s", record.issue, line, error)
                 return

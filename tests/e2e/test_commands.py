@@ -34,6 +34,19 @@ def test_one_pass_acts_once_and_only_on_the_issue_asked_for(sandbox):
     assert sandbox.path_taken(second) == ["discovered", "worktree", "spawned"]
 
 
+def test_a_step_that_fails_is_printed_as_failed_not_as_done(sandbox):
+    number = sandbox.file("slug-dashes")
+    sandbox.configure(agent={"command": "no-such-agent-binary"})
+    result = sandbox.controller("reconcile")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert any("discovered -> worktree" in x and "[failed" not in x for x in lines), lines
+    launch = [x for x in lines if x.startswith(f"#{number} launch")]
+    assert launch and launch[0].endswith("[failed: retried later]"), lines
+    assert f"error: #{number} launch failed" in result.stderr
+    assert sandbox.state(number)["state"] == "worktree"
+
+
 def test_reconcile_exits_2_when_github_cannot_be_reached(sandbox):
     sandbox.configure(github={"api_url": "http://127.0.0.1:9", "timeout_s": 2})
     result = sandbox.controller("reconcile")
