@@ -120,7 +120,7 @@ def decide(record: Record, obs: Observation, ctx: Context) -> Step | None:
             reason = f"pull request #{pull.number} merged; issue closed"
         if pane is not None or n in obs.worktrees:
             return Step(reason=reason, action="cleanup", dest="closed")
-        return Step(reason=reason, dest="closed")
+        return Step(reason=reason, dest="closed", fields=_NO_AGENT)
 
     if not obs.github_ok and record.state in ("discovered", "worktree"):
         return None  # never start work on an issue whose state could not be read
@@ -145,6 +145,10 @@ def _closed(record: Record, view: IssueView | None, pane: PaneView | None,
         return Step(reason="issue reopened on GitHub after it was closed by hand",
                     dest="discovered", fields=_fresh_run_fields())
     return Step(reason="issue reopened", dest="discovered", fields=_fresh_run_fields())
+
+
+# What a record says of an agent that is no longer there.
+_NO_AGENT: dict[str, Any] = {"session": None, "pane": None, "pane_since": None}
 
 
 def _fresh_run_fields() -> dict[str, Any]:

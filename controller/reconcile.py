@@ -450,7 +450,7 @@ class Reconciler:
             self._stop(number, obs)
             fields = self._remove_worktree(number, obs)
             crash_point("after-cleanup")
-            return fields
+            return {"session": None, "pane": None, "pane_since": None, **fields}
         if action == "comment":
             self.github.comment(number, step.args["text"])
             return {}

@@ -40,6 +40,8 @@ def check_finished(directory: Path, result: subprocess.CompletedProcess, count: 
     for number in range(1, count + 1):
         data = yaml.safe_load((state_dir / f"issue-{number}.yaml").read_text())
         assert data["state"] == "closed" and data["pr"]
+        # Nothing claims an agent that is gone.
+        assert not ({"session", "pane", "pane_since", "worktree"} & set(data)), data
         subjects = git(state_dir, "log", "--reverse", "--format=%s", "--",
                        f"issue-{number}.yaml").splitlines()
         path = [s.split(": ", 1)[0].split(" -> ", 1)[1] for s in subjects]
