@@ -381,6 +381,23 @@ def from_mapping(data: Any, source: str = "<config>", base_dir: str | Path = "."
 DEFAULT_PATH = Path("controller.yaml")
 
 
+def _refuse_duplicate_keys(node: Any, source: str, where: str = "") -> None:
+    """A key written twice in one mapping: YAML would keep the last one silently."""
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            key = f"{where}.{key_node.value}" if where else str(key_node.value)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise ConfigError(f"{source}: line {line}: the key {key} appears twice (first "
+                                  f"on line {seen[key]}); keep one of them")
+            seen[key] = line
+            _refuse_duplicate_keys(value_node, source, key)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _refuse_duplicate_keys(item, source, f"{where}[{index}]")
+
+
 def load(path: str | Path | None, *, required: bool = False) -> Config:
     """Read the configuration file; only the implicit ./controller.yaml may be absent.
 
@@ -395,7 +412,9 @@ def load(path: str | Path | None, *, required: bool = False) -> Config:
             raise ConfigError(f"{path}: no such configuration file; `controller init` writes one")
         return from_mapping({}, str(path), base_dir=Path.cwd())
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        _refuse_duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader), str(path))
+        data = yaml.safe_load(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark is not None else ""

@@ -86,3 +86,16 @@ def test_the_command_refuses_a_bad_configuration_before_anything_runs(tmp_path):
 
 def test_a_stall_threshold_of_zero_is_allowed():
     assert config.from_mapping({"policy": {"stall_after_s": 0}}).policy.stall_after_s == 0
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("policy:\n  max_workers: 3\n  max_workers: 1\n",
+     "line 3: the key policy.max_workers appears twice (first on line 2)"),
+    ("policy: {}\ngithub: {}\npolicy: {}\n", "line 3: the key policy appears twice"),
+])
+def test_a_key_written_twice_is_an_error_not_the_last_one_silently(tmp_path, text, expected):
+    path = tmp_path / "controller.yaml"
+    path.write_text(text)
+    with pytest.raises(config.ConfigError) as raised:
+        config.load(path)
+    assert str(raised.value).startswith(f"{path}: ") and expected in str(raised.value)
