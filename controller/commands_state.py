@@ -115,11 +115,16 @@ def cmd_status(args) -> int:
             "state directory and that this user may read it"
         ) from None
     rows = [_row(issue, item, store) for issue, item in loaded.items()]
+    misnamed = store.misnamed()
     if args.json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
+        for line in misnamed:
+            print(f"ignored: {line}", file=sys.stderr)
         return 0
     if not rows:
         print(f"no state files in {store.state_dir}")
+        for line in misnamed:
+            print(f"ignored: {line}")
         return 0
     table = [[c.upper() for c in _COLUMNS]]
     problems = []
@@ -146,6 +151,8 @@ def cmd_status(args) -> int:
               + "  " + line[-1])
     for problem in problems:
         print(f"invalid: {problem}")
+    for line in misnamed:
+        print(f"ignored: {line}")
     waiting = [f"#{row['issue']}" for row in rows if row["needs_person"]]
     if waiting:
         print(f"needs a person: {', '.join(waiting)} (the ERROR column and "

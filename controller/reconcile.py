@@ -266,6 +266,9 @@ class Reconciler:
                 report.invalid.append(f"{item.path}: {item.error}")
                 self._say_once(("file", str(item.path)), f"skipped until fixed: {item.error}")
         invalid_numbers = {n for n, item in loaded.items() if not isinstance(item, Record)}
+        if refresh_github:
+            for line in self.store.misnamed():
+                self._say_once(("misnamed", line), line)
 
         obs = self.observe(records, refresh_github=refresh_github)
         if not obs.github_ok:

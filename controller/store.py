@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 SIDECAR_DIR = ".controller"
 _STATE_NAME = re.compile(r"^issue-([1-9][0-9]*)\.yaml$")
+_LOOKS_LIKE_STATE = re.compile(r"^issue[-_ ]?[0-9]*\.(yaml|yml)$", re.IGNORECASE)
 _SIDECAR_NAME = re.compile(r"^issue-([1-9][0-9]*)\.json$")
 _TEMP_NAME = re.compile(r"^\..+\.(\d+)\.[A-Za-z0-9_]+\.tmp$")
 _MESSAGE = re.compile(r"^#(\d+) (\S+) -> (\S+)( \(forced\))?: ?(.*)$")
@@ -235,6 +236,22 @@ class Store:
             self._save_sidecar(issue, content=side.get("content"))
 
     # -- reading --------------------------------------------------------------------
+
+    def misnamed(self) -> list[str]:
+        """Files that look meant as state files but whose names are not read as one."""
+        try:
+            names = os.listdir(self.state_dir)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        found = []
+        for name in sorted(names):
+            if _LOOKS_LIKE_STATE.match(name) and not _STATE_NAME.match(name):
+                number = re.search(r"[0-9]+", name)
+                hint = (f"rename it issue-{int(number.group())}.yaml" if number and
+                        int(number.group()) > 0 else "a state file is issue-N.yaml, N from 1")
+                found.append(f"{self.state_dir / name}: not read, as its name is not "
+                             f"issue-N.yaml; {hint}")
+        return found
 
     def load_all(self) -> dict[int, Record | InvalidFile]:
         """Every state file, parsed again only when its size, times or inode changed."""

@@ -215,3 +215,21 @@ def test_status_shows_each_error_and_who_needs_a_person(tmp_path, hand_made):
     assert rows[4]["error"] == ("git push failed " * 10).strip()
     assert rows[4]["retry_at"] == "2026-12-03T16:00:00Z"
     assert [n for n, r in sorted(rows.items()) if r["needs_person"]] == [3, 8, 9]
+
+
+def test_status_names_files_that_look_like_state_files_but_are_not_read(tmp_path):
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "issue-7.yaml").write_text("issue: 7\nstate: discovered\n")
+    for name in ("issue-027.yaml", "issue-0.yaml", "issue-8.yml", "Issue-9.yaml"):
+        (state / name).write_text("issue: 1\nstate: discovered\n")
+    (state / "notes.yaml").write_text("mine\n")
+    result = subprocess.run([sys.executable, "-m", "controller", "--state-dir", str(state),
+                             "status"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    ignored = [x for x in result.stdout.splitlines() if x.startswith("ignored: ")]
+    assert len(ignored) == 4, result.stdout
+    assert any("issue-027.yaml" in x and "rename it issue-27.yaml" in x for x in ignored)
+    assert any("issue-8.yml" in x and "rename it issue-8.yaml" in x for x in ignored)
+    assert any("issue-0.yaml" in x and "N from 1" in x for x in ignored)
+    assert "notes.yaml" not in result.stdout
