@@ -56,7 +56,16 @@ def _rss_mb(pid: int) -> float:
 
 
 def _fds(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/fd"))
+    """Open descriptors, as the fewest of ten looks over a second.
+
+    A single look can land while a git or tmux child's pipes are open, which would pass
+    a transient for growth; a leak stays in every look.
+    """
+    counts = []
+    for _ in range(10):
+        counts.append(len(os.listdir(f"/proc/{pid}/fd")))
+        time.sleep(0.1)
+    return min(counts)
 
 
 class Lab:
@@ -268,19 +277,23 @@ class Lab:
         """Memory and descriptors after warm-up and after `transitions` hand-made ones."""
         if not self.edits_pool:
             self._make_edit_pool()
-        rounds = max(2, transitions // len(self.edits_pool))
+        # Each round is two transitions per issue: a hand edit forces `discovered`, and
+        # the controller closes the issue again (it is closed on GitHub). Waiting for
+        # both keeps every edit a real transition: an edit to the state a file already
+        # has is only an edit, and the controller would not rewrite it.
+        rounds = max(2, transitions // (2 * len(self.edits_pool)))
         warm = max(1, rounds // 5)
         pid = self.controller.pid
         baseline = None
         for round_number in range(rounds):
             if round_number == warm:
                 baseline = (_rss_mb(pid), _fds(pid))
-            state = "discovered" if round_number % 2 == 0 else "closed"
-            written = {n: self._edit(n, state) for n in self.edits_pool}
+            written = {n: self._edit(n, "discovered") for n in self.edits_pool}
             wait_for(lambda written=written: all(
-                (self.state / f"issue-{n}.yaml").read_text() != text
+                text != (now := (self.state / f"issue-{n}.yaml").read_text())
+                and "state: closed" in now
                 for n, text in written.items()), timeout=60, interval=0.02,
-                message="the hand edits to be recorded")
+                message="the hand edits to be recorded and the issues closed again")
             self.alive()
         return {"rss_mb_delta": round(_rss_mb(pid) - baseline[0], 1),
                 "fds_delta": _fds(pid) - baseline[1]}
