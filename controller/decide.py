@@ -73,7 +73,10 @@ def worker_slots(records: list[Record], issues: dict[int, IssueView], max_worker
     """The discovered issues that may start now: oldest first, up to the free slots."""
     active = sum(1 for r in records if r.state in ACTIVE_STATES)
     free = max(0, max_workers - active)
-    waiting = [r for r in records if r.state == "discovered"]
+    # Only an issue that can start may take a slot: one GitHub does not show (a typo'd
+    # hand-written file) or shows closed would hold it and never start.
+    waiting = [r for r in records if r.state == "discovered"
+               and (view := issues.get(r.issue)) is not None and view.state == "open"]
 
     def age(record: Record) -> tuple[str, int]:
         view = issues.get(record.issue)
@@ -109,6 +112,11 @@ def decide(record: Record, obs: Observation, ctx: Context) -> Step | None:
         if step:
             return step
 
+    if n in obs.missing:
+        message = ("not found on GitHub: a wrong number in a hand-written file, or an "
+                   "issue deleted or moved; fix the file, or force closed")
+        return _give_up(record, message)
+
     history_step = _pull_request_progress(record, obs)
     if history_step:
         return history_step
@@ -124,7 +132,8 @@ def decide(record: Record, obs: Observation, ctx: Context) -> Step | None:
 
     if not obs.github_ok and record.state in ("discovered", "worktree"):
         return None  # never start work on an issue whose state could not be read
-    if _backing_off(record, ctx.now):
+    spent = record.state == "worktree" and record.spawns + record.attempts >= ctx.max_spawns
+    if _backing_off(record, ctx.now) and not spent:  # a spent budget is said at once
         return None
 
     handler = _HANDLERS.get(record.state)
@@ -134,7 +143,7 @@ def decide(record: Record, obs: Observation, ctx: Context) -> Step | None:
 def _closed(record: Record, view: IssueView | None, pane: PaneView | None,
             obs: Observation) -> Step | None:
     if pane is not None or record.issue in obs.worktrees:
-        return Step(reason="closed: agent stopped, worktree removed", action="cleanup")
+        return Step(reason="agent stopped, worktree removed", action="cleanup")
     if view is None or view.state != "open" or not view.eligible:
         return None
     if record.forced:
@@ -145,6 +154,13 @@ def _closed(record: Record, view: IssueView | None, pane: PaneView | None,
         return Step(reason="issue reopened on GitHub after it was closed by hand",
                     dest="discovered", fields=_fresh_run_fields())
     return Step(reason="issue reopened", dest="discovered", fields=_fresh_run_fields())
+
+
+def _give_up(record: Record, message: str) -> Step | None:
+    """Stop trying until a person acts: the error says why, and no retry is due."""
+    if record.error == message and record.retry_at is None:
+        return None
+    return Step(reason=message, fields={"error": message, "retry_at": None})
 
 
 # What a record says of an agent that is no longer there.
@@ -257,9 +273,7 @@ def _worktree(record, view, pane, obs, ctx) -> Step | None:
     if record.spawns + record.attempts >= ctx.max_spawns:
         message = (f"respawn budget spent ({record.spawns} started, {record.attempts} failed "
                    f"to start, limit {ctx.max_spawns}); needs a person")
-        if record.error != message:
-            return Step(reason=message, fields={"error": message})
-        return None
+        return _give_up(record, message)
     resume = record.spawns > 0
     return Step(reason="agent started and prompt submitted" + (" (resumed)" if resume else ""),
                 action="launch", args={"resume": resume, "restart": bool(pane and pane.dead)},
@@ -382,9 +396,7 @@ def _stalled(record, view, pane, obs, ctx) -> Step | None:
     if _hung(pane, ctx):
         if record.nudges >= ctx.max_nudges:
             message = f"hung, and the nudge budget is spent ({record.nudges}); needs a person"
-            if record.error == message:
-                return None
-            return Step(reason=message, fields={"error": message})
+            return _give_up(record, message)
         return Step(reason=f"interrupted a hung agent ({record.nudges + 1}/{ctx.max_nudges})",
                     action="keys", args={"keys": list(ctx.interrupt_keys)},
                     fields={"nudges": record.nudges + 1, "pane_since": utc_now_iso(ctx.now)})
@@ -403,7 +415,7 @@ def _stalled(record, view, pane, obs, ctx) -> Step | None:
         return None
     if record.nudges >= ctx.max_nudges:
         message = f"nudge budget spent ({record.nudges}/{ctx.max_nudges}); needs a person"
-        return Step(reason=message, fields={"error": message}) if record.error != message else None
+        return _give_up(record, message)
     prompt = "nudge-continue" if record.nudges % 2 == 0 else "nudge-finish"
     return Step(reason=f"nudged ({record.nudges + 1}/{ctx.max_nudges})", action="nudge",
                 args={"prompt": prompt},

@@ -544,7 +544,7 @@ class GitHub:
                 limit = min(self.max_retries, _CONNECT_RETRIES) if refused else self.max_retries
                 if retryable and attempt < limit:
                     delay = self._backoff(attempt)
-                    log.warning("retried %s %s in %.1fs after %s", method, where["path"],
+                    log.debug("retried %s %s in %.1fs after %s", method, where["path"],
                                 delay, type(error).__name__)
                     self._sleep(delay)
                     attempt += 1
@@ -576,7 +576,7 @@ class GitHub:
             delay = self._retry_delay(response, attempt, where)
             if delay is None:
                 raise self._error(response, where)
-            log.warning("retried %s %s in %.1fs after status %d", method, where["path"],
+            log.debug("retried %s %s in %.1fs after status %d", method, where["path"],
                         delay, status)
             self._sleep(delay)
             attempt += 1

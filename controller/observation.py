@@ -61,3 +61,5 @@ class Observation:
     ci: dict[int, CIView] = field(default_factory=dict)
     panes: dict[int, PaneView] = field(default_factory=dict)
     worktrees: dict[int, str] = field(default_factory=dict)  # issue -> worktree path
+    # Issues with a state file that GitHub answered 404 or 410 for.
+    missing: frozenset[int] = frozenset()

@@ -10,6 +10,7 @@ the others. This module wires adapters together; the judgement is in `decide`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import time
@@ -63,6 +64,7 @@ class _GitHubSnapshot:
     pulls: dict[int, PullView]
     ci: dict[int, CIView]
     bodies: dict[int, str]
+    missing: frozenset[int] = frozenset()
 
 
 class Reconciler:
@@ -87,6 +89,7 @@ class Reconciler:
         self._reported: dict[object, str] = {}
         self._last_screens: dict[str, tuple[tuple, screens.Reading]] = {}
         self._github_retry_at: float | None = None  # set by a rate limit: no reads before
+        self._github_failure: str | None = None  # the last failed read's error, while failing
 
     # -- observe -----------------------------------------------------------------
 
@@ -110,6 +113,7 @@ class Reconciler:
         authors = self._authors()
         issues: dict[int, IssueView] = {}
         bodies: dict[int, str] = {}
+        missing: set[int] = set()
         for issue in self.github.open_issues(
             authors=authors, labels=cfg.labels, exclude_labels=cfg.exclude_labels,
             created_since=cfg.created_since,
@@ -128,6 +132,7 @@ class Reconciler:
                 # typo in a hand-written file) must not stop the reads of all the others.
                 self._say_once(("issue", number), f"#{number} not found on GitHub "
                                f"({error.status}); left alone until it is")
+                missing.add(number)
                 continue
             issues[number] = _issue_view(issue, eligible=issue.author in authors)
             bodies[number] = issue.body or ""
@@ -150,7 +155,7 @@ class Reconciler:
                 result = self.github.ci(pull.head_sha, no_checks=cfg.no_checks,
                                         grace_s=cfg.no_checks_grace_s)
                 ci[number] = CIView(result.status, pull.head_sha, tuple(result.failed))
-        return _GitHubSnapshot(now, issues, pulls, ci, bodies)
+        return _GitHubSnapshot(now, issues, pulls, ci, bodies, frozenset(missing))
 
     def _observe_panes(self, records: dict[int, Record], now: float) -> dict[int, PaneView]:
         wanted = {self.session_name(n): n for n in records}
@@ -213,15 +218,23 @@ class Reconciler:
             try:
                 self._snapshot = self._observe_github(records, now)
                 self._github_retry_at = None
+                if self._github_failure is not None:
+                    log.info("GitHub answers again")
+                    self._github_failure = None
             except Exception as error:  # any adapter failure: nothing recorded from it
                 obs.github_ok = False
                 obs.github_error = str(error)
                 self._github_retry_at = getattr(error, "retry_at", None)
-                log.warning("github read failed, nothing recorded from it: %s", error)
+                # Said when it starts or changes, not on every poll of a long outage.
+                if str(error) != self._github_failure:
+                    log.warning("github read failed, nothing recorded from it (said again "
+                                "only if it changes): %s", error)
+                self._github_failure = str(error)
         if self._snapshot is not None and obs.github_ok:
             obs.issues = dict(self._snapshot.issues)
             obs.pulls = dict(self._snapshot.pulls)
             obs.ci = dict(self._snapshot.ci)
+            obs.missing = self._snapshot.missing
         obs.panes = self._observe_panes(records, now)
         obs.worktrees = self._observe_worktrees(records)
         return obs
@@ -383,9 +396,15 @@ class Reconciler:
             return updated
         if step.forced_done:
             fields["forced"] = False
+        gave_up = bool(step.fields.get("error")) and not step.action
         if fields:
-            updated = self.store.update(record.issue, **fields)
-            if step.action:
+            # Giving up on an issue and cleaning up after a closed one are worth a line
+            # in the audit trail; a new screen reading is not.
+            note = step.reason if gave_up or step.action == "cleanup" else None
+            updated = self.store.update(record.issue, note=note, **fields)
+            if gave_up:
+                log.warning("#%s %s: %s", record.issue, record.state, step.reason)
+            elif step.action:
                 log.info("#%s %s: %s", record.issue, step.action, step.reason)
             return updated
         if step.action:
@@ -479,8 +498,10 @@ class Reconciler:
         if not (kept and getattr(result, "worktree_removed", True) is False):
             self._remove_agent_home(number)
         if kept:
-            log.warning("#%s worktree kept: %s", number, kept)
-            return {"worktree": None, "error": f"worktree kept: {kept}"}
+            what = "branch kept" if getattr(result, "worktree_removed", False) else \
+                "worktree kept"
+            log.warning("#%s %s: %s", number, what, kept)
+            return {"worktree": None, "error": f"{what}: {kept}"}
         return {"worktree": None}
 
     def _remove_agent_home(self, number: int) -> None:
@@ -492,6 +513,8 @@ class Reconciler:
         if home.is_dir():
             shutil.rmtree(home, ignore_errors=True)
             log.info("#%s removed the agent's folder %s", number, home)
+        with contextlib.suppress(OSError):
+            home.parent.rmdir()  # only when no other agent's folder is left in it
 
     def _launch(self, record: Record, obs: Observation, args: dict[str, Any]) -> dict[str, Any]:
         number = record.issue

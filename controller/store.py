@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 SIDECAR_DIR = ".controller"
 _STATE_NAME = re.compile(r"^issue-([1-9][0-9]*)\.yaml$")
 _LOOKS_LIKE_STATE = re.compile(r"^issue[-_ ]?[0-9]*\.(yaml|yml)$", re.IGNORECASE)
+# The temporary git index of an audit commit: index.<pid>.<thread>.
+_INDEX_NAME = re.compile(r"^index\.([0-9]+)\.[0-9]+$")
 _SIDECAR_NAME = re.compile(r"^issue-([1-9][0-9]*)\.json$")
 _TEMP_NAME = re.compile(r"^\..+\.(\d+)\.[A-Za-z0-9_]+\.tmp$")
 _MESSAGE = re.compile(r"^#(\d+) (\S+) -> (\S+)( \(forced\))?: ?(.*)$")
@@ -208,7 +210,7 @@ class Store:
     def _clean_temp_files(self) -> None:
         for folder in (self.state_dir, self.sidecar_dir):
             for entry in os.scandir(folder):
-                match = _TEMP_NAME.match(entry.name)
+                match = _TEMP_NAME.match(entry.name) or _INDEX_NAME.match(entry.name)
                 if match and not _pid_alive(int(match.group(1))):
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(entry.path)

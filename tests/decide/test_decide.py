@@ -296,3 +296,23 @@ def test_a_spent_start_budget_is_noted_without_resetting_the_failures():
     step = decide(record, obs(issues={7: issue()}), ctx(max_spawns=3))
     assert step.action is None and "respawn budget spent" in step.fields["error"]
     assert "attempts" not in step.fields
+    # Spent is final until a person acts: no retry is left pending, and it is said at
+    # once rather than after the backoff in progress.
+    assert step.fields["retry_at"] is None
+    waiting = rec("worktree", attempts=3, retry_at=utc_now_iso(NOW + 40))
+    assert "respawn budget spent" in decide(waiting, obs(issues={7: issue()}),
+                                            ctx(max_spawns=3)).fields["error"]
+    assert decide(apply(record, step), obs(issues={7: issue()}), ctx(max_spawns=3)) is None
+
+
+def test_an_issue_github_does_not_know_takes_no_slot_and_says_why():
+    records = [Record(issue=27, state="discovered"), Record(issue=8, state="discovered")]
+    views = {8: issue(8, created_at="2026-01-01T00:00:00Z")}
+    assert worker_slots(records, views, max_workers=1) == {8}
+    closed = {8: issue(8, state="closed")}
+    assert worker_slots(records, closed, max_workers=1) == set()
+
+    phantom = Record(issue=27, state="discovered")
+    step = decide(phantom, obs(missing=frozenset({27})), ctx())
+    assert "not found on GitHub" in step.fields["error"] and step.fields["retry_at"] is None
+    assert decide(apply(phantom, step), obs(missing=frozenset({27})), ctx()) is None

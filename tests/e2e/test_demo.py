@@ -57,7 +57,7 @@ def check_finished(directory: Path, result: subprocess.CompletedProcess, count: 
     worktrees = git(directory / "repo", "worktree", "list", "--porcelain")
     assert worktrees.count("worktree ") == 1
     # Each agent's own folder (config, transcripts) went with its worktree.
-    assert not list(directory.glob("**/.agents/issue-*"))
+    assert not list(directory.glob("**/.agents"))
     log = (directory / "controller.log").read_text()
     assert "sandbox-demo" not in log
 

@@ -227,3 +227,21 @@ def test_forcing_spawned_on_a_closed_issue_settles_without_spinning(sandbox):
     assert "-> closed" in after_force[-1]
     assert sandbox.state(number).get("attempts", 0) <= 2
     assert sandbox.log().count("launch failed") <= 2
+
+
+def test_a_long_github_outage_is_said_once_and_its_end_is_said(sandbox):
+    sandbox.configure(github={"poll_interval_s": 0.2, "timeout_s": 2})
+    process = sandbox.start()
+    try:
+        wait_for(lambda: "controller running" in sandbox.log(), timeout=60,
+                 message="the controller running")
+        # Each failed pass makes five attempts: ten faults fail two passes in a row.
+        sandbox.forge.inject_faults("500", 10)
+        wait_for(lambda: "GitHub answers again" in sandbox.log(), timeout=120, interval=0.2,
+                 message="the end of the outage said")
+    finally:
+        assert sandbox.stop(process) == 0
+    assert not sandbox.forge.faults.queue
+    log = sandbox.log()
+    assert log.count("github read failed") == 1, log[-3000:]
+    assert "retried GET" not in log  # each retry is a debug line, not a warning

@@ -585,3 +585,17 @@ def test_a_project_that_tracks_its_state_folder_gets_the_commits(tmp_path):
     assert not (project / "state" / ".git").exists()
     assert git(project, "log", "--format=%s").splitlines() == [
         "#7 new -> discovered: found on GitHub", "start"]
+
+
+def test_a_temporary_index_left_by_a_killed_controller_is_removed_on_start(tmp_path):
+    store = Store.open(tmp_path / "state")
+    new_issue(store)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a pid that no longer runs, as after a SIGKILL
+    left = store.sidecar_dir / f"index.{gone.pid}.140000"
+    mine = store.sidecar_dir / f"index.{os.getpid()}.140001"  # a live writer's: kept
+    left.write_bytes(b"DIRC")
+    mine.write_bytes(b"DIRC")
+    Store.open(store.state_dir)
+    assert not left.exists() and mine.exists()
+    assert store.load(7).state == "discovered"
