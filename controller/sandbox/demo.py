@@ -282,6 +282,25 @@ class Sandbox:
         self.forge.stop()
 
 
+def _path_taken(subjects: list[str]) -> str:
+    """'new -> discovered -> ... -> closed' from audit commit subjects, oldest first.
+
+    A subject is `#N FROM -> TO: reason` for a transition (`(forced)` after the states
+    when forced) and `#N STATE: note` otherwise; only the transitions make the path.
+    """
+    path: list[str] = []
+    for subject in subjects:
+        states = subject.split(": ", 1)[0].split(" ", 1)[-1].removesuffix(" (forced)")
+        if " -> " not in states:
+            continue
+        source, dest = states.split(" -> ", 1)
+        if not path:
+            path.append(source)
+        path.append(dest + (" (forced)" if subject.split(": ", 1)[0].endswith("(forced)")
+                            else ""))
+    return " -> ".join(path)
+
+
 def _stop_with_parent():
     """What makes the demo's controller stop should the demo itself be killed outright.
 
@@ -438,7 +457,7 @@ def _demonstrate(sandbox: Sandbox, interrupts: Interrupts, issues: int, agent: s
     for number in filed:
         history = _git(state_dir, "log", "--reverse", "--format=%s", "--",
                        f"issue-{number}.yaml").splitlines()
-        print(f"  #{number}: " + " | ".join(line.split(": ", 1)[0] for line in history))
+        print(f"  #{number}: {_path_taken(history)}")
     print(f"\ndemo: state files and their git history: {state_dir}")
     print(f"demo: audit trail of one issue: git -C {state_dir} log -- issue-{filed[0]}.yaml")
     return 0

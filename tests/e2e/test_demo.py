@@ -40,6 +40,10 @@ def check_finished(directory: Path, result: subprocess.CompletedProcess, count: 
     for number in range(1, count + 1):
         data = yaml.safe_load((state_dir / f"issue-{number}.yaml").read_text())
         assert data["state"] == "closed" and data["pr"]
+        summary = next(x for x in result.stdout.splitlines()
+                       if x.startswith(f"  #{number}: "))
+        assert summary.startswith(f"  #{number}: new -> discovered -> worktree -> ")
+        assert summary.endswith(" -> closed"), summary
         # Nothing claims an agent that is gone.
         assert not ({"session", "pane", "pane_since", "worktree"} & set(data)), data
         subjects = git(state_dir, "log", "--reverse", "--format=%s", "--",
