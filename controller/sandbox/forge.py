@@ -17,6 +17,7 @@ import argparse
 import ipaddress
 import logging
 import signal
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -209,7 +210,24 @@ def register(group) -> None:
     parser.add_argument("--ci", default=None, metavar="COMMAND",
                         help="shell command run on each pull request head as check run `ci`")
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind")
+    parser.add_argument("--sample", metavar="LOGIN", default=None,
+                        help="on first start, push the sample project and file its issues "
+                             "as LOGIN (the scripted agent knows their fixes)")
     parser.set_defaults(func=serve)
+
+
+def _seed_sample(forge: Forge, folder: Path, login: str) -> bool:
+    """The sample project on `main` and its issues, once per forge folder; True if now."""
+    from controller.sandbox import issues as sample
+
+    marker = folder / "sample-loaded"
+    if marker.exists():
+        return False
+    sample.seed_origin(forge.clone_url)
+    for issue in sample.ISSUES:
+        forge.create_issue(login, issue.title, issue.body, labels=issue.labels)
+    marker.write_text("the sample project and its issues were loaded here\n")
+    return True
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -220,11 +238,22 @@ def serve(args: argparse.Namespace) -> int:
     except (ForgeError, OSError) as error:
         print(f"controller: cannot start the sandbox forge: {error}", file=sys.stderr)
         return 2
+    loaded = False
+    if args.sample:
+        try:
+            loaded = _seed_sample(forge, Path(args.dir), args.sample)
+        except (ForgeError, OSError, subprocess.CalledProcessError) as error:
+            forge.stop()
+            print(f"controller: cannot load the sample project: {error}", file=sys.stderr)
+            return 2
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set())
                 for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         print(f"forge listening on {forge.url}", flush=True)
+        if loaded:
+            print(f"forge: loaded the sample project and its issues, filed by {args.sample}",
+                  flush=True)
         while not stop.wait(1.0):
             pass
     finally:

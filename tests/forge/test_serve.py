@@ -58,3 +58,39 @@ def test_serve_refuses_a_non_loopback_host(tmp_path):
     )
     assert result.returncode == 2
     assert "loopback" in result.stderr and "--host 127.0.0.1" in result.stderr
+
+
+def test_serve_with_sample_loads_the_project_and_its_issues_once(tmp_path):
+    from controller.sandbox.issues import ISSUES
+
+    def serve_once() -> list[dict]:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "controller", "sandbox", "serve", "--port", "0",
+             "--dir", str(tmp_path / "forge"), "--sample", "alice"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        try:
+            match = re.fullmatch(r"forge listening on (http://127\.0\.0\.1:\d+)\n",
+                                 process.stdout.readline())
+            assert match
+            remote = Remote(match.group(1))
+            remote.repo = "sandbox/sample"
+            issues = call(remote, "GET", "/repos/sandbox/sample/issues?per_page=100").body
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=15) == 0
+            return issues
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            process.stdout.close()
+            process.stderr.close()
+
+    first = serve_once()
+    assert sorted(i["title"] for i in first) == sorted(i.title for i in ISSUES)
+    assert {i["user"]["login"] for i in first} == {"alice"}
+    files = subprocess.run(["git", "--git-dir", str(tmp_path / "forge" / "git" / "sandbox" /
+                                                    "sample.git"), "ls-tree", "-r",
+                            "--name-only", "main"], capture_output=True, text=True).stdout
+    assert "textkit/slug.py" in files.splitlines(), files
+    assert len(serve_once()) == len(ISSUES)  # a second start files nothing again
