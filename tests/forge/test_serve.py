@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import pytest
 
@@ -25,30 +27,37 @@ class Remote:
         return f"sandbox-{login}"
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_serve_prints_its_url_and_exits_cleanly_on_a_signal(tmp_path, sig):
+@contextlib.contextmanager
+def serving(*args: str) -> Iterator[tuple[subprocess.Popen, str]]:
+    """`controller sandbox serve ARGS` and the URL its first line gives."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "controller", "sandbox", "serve", "--port", "0",
-         "--dir", str(tmp_path / "forge"), "--repo", "team/app", "--ci", "true"],
+        [sys.executable, "-m", "controller", "sandbox", "serve", "--port", "0", *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
         line = process.stdout.readline()
         match = re.fullmatch(r"forge listening on (http://127\.0\.0\.1:(\d+))\n", line)
         assert match, f"unexpected first line {line!r}"
-        remote = Remote(match.group(1))
-        assert call(remote, "GET", "/repos/team/app").body["full_name"] == "team/app"
-        assert (tmp_path / "forge" / "git" / "team" / "app.git" / "HEAD").exists()
-
-        process.send_signal(sig)
-        assert process.wait(timeout=15) == 0
-        assert "Traceback" not in process.stderr.read()
+        yield process, match.group(1)
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
         process.stdout.close()
         process.stderr.close()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_serve_prints_its_url_and_exits_cleanly_on_a_signal(tmp_path, sig):
+    with serving("--dir", str(tmp_path / "forge"), "--repo", "team/app", "--ci", "true"
+                 ) as (process, url):
+        remote = Remote(url)
+        assert call(remote, "GET", "/repos/team/app").body["full_name"] == "team/app"
+        assert (tmp_path / "forge" / "git" / "team" / "app.git" / "HEAD").exists()
+
+        process.send_signal(sig)
+        assert process.wait(timeout=15) == 0
+        assert "Traceback" not in process.stderr.read()
 
 
 def test_serve_refuses_a_non_loopback_host(tmp_path):
@@ -64,27 +73,13 @@ def test_serve_with_sample_loads_the_project_and_its_issues_once(tmp_path):
     from controller.sandbox.issues import ISSUES
 
     def serve_once() -> list[dict]:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "controller", "sandbox", "serve", "--port", "0",
-             "--dir", str(tmp_path / "forge"), "--sample", "alice"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-        try:
-            match = re.fullmatch(r"forge listening on (http://127\.0\.0\.1:\d+)\n",
-                                 process.stdout.readline())
-            assert match
-            remote = Remote(match.group(1))
+        with serving("--dir", str(tmp_path / "forge"), "--sample", "alice") as (process, url):
+            remote = Remote(url)
             remote.repo = "sandbox/sample"
             issues = call(remote, "GET", "/repos/sandbox/sample/issues?per_page=100").body
             process.send_signal(signal.SIGTERM)
             assert process.wait(timeout=15) == 0
             return issues
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-            process.stdout.close()
-            process.stderr.close()
 
     first = serve_once()
     assert sorted(i["title"] for i in first) == sorted(i.title for i in ISSUES)
