@@ -401,15 +401,19 @@ class Store:
         if key is not None and self._unrestorable.get(issue) == key:
             return None
         if dry_run:
-            return self._restorable(issue, key)
+            found = self._restorable(issue, key)
+            return found[0] if found else None
         with self._write_lock():
-            record = self._restorable(issue, key)
-            if record is not None:
-                _atomic_write(self.path(issue), record.to_yaml(), None)
-                self._remember(issue, record)
+            found = self._restorable(issue, key)
+            if found is None:
+                return None
+            record, text = found
+            # The very text last written or accepted: a person's comments included.
+            _atomic_write(self.path(issue), text, None)
+            self._remember(issue, record)
             return record
 
-    def _restorable(self, issue: int, key: _StatKey | None) -> Record | None:
+    def _restorable(self, issue: int, key: _StatKey | None) -> tuple[Record, str] | None:
         path = self.path(issue)
         if os.path.lexists(path):
             return None
@@ -418,12 +422,11 @@ class Store:
             record = Record.from_yaml(text, str(path)) if isinstance(text, str) else None
         except RecordError:
             record = None
-        if record is None or record.issue != issue or record.state == "closed" or \
-                record.to_yaml() != text:
+        if record is None or record.issue != issue or record.state == "closed":
             if key is not None:
                 self._unrestorable[issue] = key
             return None
-        return record
+        return record, text
 
     # -- writing --------------------------------------------------------------------
 

@@ -599,3 +599,15 @@ def test_a_temporary_index_left_by_a_killed_controller_is_removed_on_start(tmp_p
     Store.open(store.state_dir)
     assert not left.exists() and mine.exists()
     assert store.load(7).state == "discovered"
+
+
+def test_a_deleted_file_last_accepted_as_a_person_wrote_it_comes_back_verbatim(store):
+    new_issue(store)
+    text = store.path(7).read_text() + "# keep an eye on this one\n"
+    store.path(7).write_text(text)
+    (edit,) = store.hand_edits()
+    store.accept(edit)
+    store.path(7).unlink()
+    assert store.restore_deleted()[7].state == "discovered"
+    assert store.path(7).read_text() == text
+    assert store.hand_edits() == []
