@@ -240,6 +240,16 @@ def _table(states: dict[int, dict]) -> str:
     return "\n".join(lines)
 
 
+def _committed(state_dir: Path, numbers: list[int]) -> bool:
+    """Whether these issues' state files are as their last audit commit has them.
+
+    The controller writes a state file, then commits it: a file already closed may
+    still wait for its commit, and the summary is read from the commits.
+    """
+    names = [f"issue-{n}.yaml" for n in numbers]
+    return not _git(state_dir, "status", "--porcelain", "--untracked-files=all", "--", *names)
+
+
 def _needing_a_person(states: dict[int, dict], filed: list[int]) -> tuple[int, str] | None:
     for number in filed:
         data = states.get(number, {})
@@ -405,6 +415,10 @@ def _demonstrate(sandbox: Sandbox, interrupts: Interrupts, issues: int, agent: s
         with interrupts.deferred():
             sandbox.model = ModelServer(port=0).start()
         print(f"demo: stand-in model at {sandbox.model.url}")
+    # A folder of its own for the audit trail, even inside a person's checkout: the
+    # controller would otherwise commit the demo's state files to whatever branch is out.
+    (root / "state").mkdir()
+    _git(root / "state", "init", "-q")
     config_path = root / "controller.yaml"
     config_path.write_text(yaml.safe_dump(
         _config(root, forge.url, agent, sandbox.model.url if sandbox.model else None),
@@ -432,7 +446,8 @@ def _demonstrate(sandbox: Sandbox, interrupts: Interrupts, issues: int, agent: s
             print(f"[{time.monotonic() - started:5.1f}s]\n{table}\n", flush=True)
             shown = table
         if len(states) >= len(filed) and all(
-                states.get(n, {}).get("state") == "closed" for n in filed):
+                states.get(n, {}).get("state") == "closed" for n in filed
+        ) and _committed(state_dir, filed):
             break
         stuck = _needing_a_person(states, filed)
         if stuck:

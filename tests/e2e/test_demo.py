@@ -67,9 +67,17 @@ def check_finished(directory: Path, result: subprocess.CompletedProcess, count: 
 
 
 def test_the_demo_closes_three_issues_with_the_scripted_agent(tmp_path):
+    # Run from inside a person's checkout, whose history the demo must leave alone.
+    git(tmp_path, "init", "-q", "-b", "main")
+    (tmp_path / "notes.txt").write_text("mine\n")
+    git(tmp_path, "add", "notes.txt")
+    git(tmp_path, "commit", "-q", "-m", "mine")
     directory = tmp_path / "demo"
     result = run_demo(directory)
     check_finished(directory, result, 3)
+    assert git(tmp_path, "log", "--format=%s").splitlines() == ["mine"]
+    state_repo = git(directory / "state", "rev-parse", "--show-toplevel")
+    assert state_repo == str((directory / "state").resolve())
 
 
 @pytest.mark.claude
@@ -283,3 +291,21 @@ def test_a_demo_killed_outright_takes_its_controller_with_it(tmp_path, demos):
              Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z",
              timeout=30, message="the orphaned controller to stop")
     subprocess.run(["tmux", "-L", demo.SOCKET, "kill-server"], capture_output=True)
+
+
+def test_the_demo_waits_for_the_audit_commit_of_a_closed_file(tmp_path):
+    """The summary is read from the commits: a file closed but not yet committed waits."""
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    git(state_dir, "init", "-q")
+    path = state_dir / "issue-1.yaml"
+    path.write_text("issue: 1\nstate: ci-green\n")
+    git(state_dir, "add", "issue-1.yaml")
+    git(state_dir, "commit", "-q", "-m", "#1 pr-open -> ci-green: checks passed")
+    assert demo._committed(state_dir, [1])
+
+    path.write_text("issue: 1\nstate: closed\n")
+    assert not demo._committed(state_dir, [1])
+    (state_dir / "issue-2.yaml").write_text("issue: 2\nstate: closed\n")
+    git(state_dir, "commit", "-q", "-am", "#1 ci-green -> closed: issue closed")
+    assert demo._committed(state_dir, [1]) and not demo._committed(state_dir, [1, 2])
