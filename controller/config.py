@@ -381,8 +381,18 @@ def from_mapping(data: Any, source: str = "<config>", base_dir: str | Path = "."
 DEFAULT_PATH = Path("controller.yaml")
 
 
-def _refuse_duplicate_keys(node: Any, source: str, where: str = "") -> None:
-    """A key written twice in one mapping: YAML would keep the last one silently."""
+def _refuse_duplicate_keys(node: Any, source: str, where: str = "",
+                           seen_nodes: set[int] | None = None) -> None:
+    """A key written twice in one mapping: YAML would keep the last one silently.
+
+    An alias shares its anchor's node, so each node is looked at once: a node that
+    holds an alias of itself would otherwise never end, nested aliases take
+    exponential time.
+    """
+    seen_nodes = set() if seen_nodes is None else seen_nodes
+    if id(node) in seen_nodes:
+        return
+    seen_nodes.add(id(node))
     if isinstance(node, yaml.MappingNode):
         seen: dict[str, int] = {}
         for key_node, value_node in node.value:
@@ -392,10 +402,10 @@ def _refuse_duplicate_keys(node: Any, source: str, where: str = "") -> None:
                 raise ConfigError(f"{source}: line {line}: the key {key} appears twice (first "
                                   f"on line {seen[key]}); keep one of them")
             seen[key] = line
-            _refuse_duplicate_keys(value_node, source, key)
+            _refuse_duplicate_keys(value_node, source, key, seen_nodes)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            _refuse_duplicate_keys(item, source, f"{where}[{index}]")
+            _refuse_duplicate_keys(item, source, f"{where}[{index}]", seen_nodes)
 
 
 def load(path: str | Path | None, *, required: bool = False) -> Config:
