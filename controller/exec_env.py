@@ -61,7 +61,7 @@ def _environment(text: str) -> dict[str, str] | None:
 def _restore_signals() -> None:
     # Python ignores these at start-up, and an ignored signal stays ignored across exec:
     # the agent's `cmd | head` would then fail with EPIPE instead of ending quietly.
-    for name in ("SIGPIPE", "SIGXFZ", "SIGXFSZ"):
+    for name in ("SIGPIPE", "SIGXFSZ"):
         number = getattr(signal, name, None)
         if number is not None:
             signal.signal(number, signal.SIG_DFL)
