@@ -43,12 +43,9 @@ def open_reconciler(config: Config, state_path: Path, *, settle: bool = True,
         profile = screens.load_profile(config.agent.profile)
     except screens.ProfileError as error:
         raise ConfigError(f"agent.profile: {error}") from None
-    folder = config.prompts_path
-    missing = [f"{name}.md" for name in prompts.TEMPLATES if not (folder / f"{name}.md").is_file()]
-    if missing:
-        raise ConfigError(f"prompts_dir: {folder} lacks {', '.join(missing)}; copy them there "
-                          "from the shipped prompts, or point prompts_dir at a folder that has "
-                          "them")
+    lacking = prompts.missing_templates(config.prompts_path)
+    if lacking:
+        raise ConfigError(f"prompts_dir: {lacking}")
     store = Store(state_path) if read_only else Store.open(state_path)
     own_github = github is None
     if github is None:

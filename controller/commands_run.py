@@ -256,11 +256,8 @@ def cmd_doctor(args) -> int:
 
     try:
         folder = config.prompts_path
-        missing = [f"{name}.md" for name in prompts.TEMPLATES
-                   if not (folder / f"{name}.md").is_file()]
-        check(not missing, f"prompts: {folder}", f"prompts: {folder} lacks "
-              f"{', '.join(missing)}; copy them there from the shipped prompts, or point "
-              "prompts_dir at a folder that has them")
+        lacking = prompts.missing_templates(folder)
+        check(not lacking, f"prompts: {folder}", f"prompts: {lacking}")
     except config_module.ConfigError as error:
         problems.append(f"prompts: {error}")
     check(bool(config.github.repo), f"github.repo: {config.github.repo}",

@@ -65,6 +65,16 @@ def fill(template: str, values: dict[str, object], *, source: str = "<template>"
     return _BLANK.sub(replace, template)
 
 
+def missing_templates(prompts_dir: Path) -> str | None:
+    """What a prompts folder lacks of the shipped templates, said for a person; or None."""
+    folder = Path(prompts_dir)
+    missing = [f"{name}.md" for name in TEMPLATES if not (folder / f"{name}.md").is_file()]
+    if not missing:
+        return None
+    return (f"{prompts_dir} lacks {', '.join(missing)}; copy them there from the shipped "
+            "prompts, or point prompts_dir at a folder that has them")
+
+
 def render(prompts_dir: Path, name: str, **values: object) -> str:
     """The prompt `name` (a file `NAME.md` in `prompts_dir`) filled with `values`."""
     path = Path(prompts_dir) / f"{name}.md"
@@ -78,4 +88,5 @@ def render(prompts_dir: Path, name: str, **values: object) -> str:
     return fill(template, values, source=str(path)).strip() + "\n"
 
 
-__all__ = ["render", "fill", "sanitize_issue_text", "PromptError", "TEMPLATES"]
+__all__ = ["render", "fill", "sanitize_issue_text", "missing_templates", "PromptError",
+           "TEMPLATES"]
