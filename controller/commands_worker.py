@@ -44,6 +44,9 @@ def register(subparsers) -> None:
 
     peek = subparsers.add_parser("peek", help="print the current screen of an issue's agent")
     peek.add_argument("number", type=issue_number, metavar="N", help="issue number")
+    peek.add_argument("--raw", action="store_true",
+                      help="print the screen as it is: by default anything that looks like a "
+                           "credential is masked")
     peek.set_defaults(func=_peek)
 
     attach = subparsers.add_parser("attach", help="attach to an issue's agent session")
@@ -121,8 +124,11 @@ def _classify(args) -> int:
 
 def _peek(args) -> int:
     from controller import sessions
+    from controller.masking import mask
 
-    print(sessions.peek(config_module.load(args.config), args.number), end="")
+    screen = sessions.peek(config_module.load(args.config), args.number)
+    tokens = [os.environ.get("GITHUB_TOKEN"), os.environ.get("GH_TOKEN")]
+    print(screen if args.raw else mask(screen, tokens), end="")
     return 0
 
 

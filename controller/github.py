@@ -33,6 +33,7 @@ import httpx2
 from ghapi.core import GhSyncTransport
 
 from controller.config import GitHubConfig
+from controller.masking import mask
 
 log = logging.getLogger(__name__)
 
@@ -685,7 +686,7 @@ class GitHub:
         )
 
     def _redact(self, text: str) -> str:
-        return text.replace(self._token, "***") if self._token else text
+        return mask(text, [self._token])
 
 
 def _message(response: Any) -> str:

@@ -1,0 +1,63 @@
+"""Masking what looks like a credential in text the controller shows or keeps.
+
+An agent that skips its permission prompts may print anything it finds: an
+environment dump, a config file, a `curl -H "Authorization: ..."` it ran. Its screen
+is shown by `controller peek`, and error text from GitHub or git can quote a request.
+Whatever of that leaves the terminal (pasted into a bug report, kept in a log) must
+not carry a working key, so such text passes through `mask` first.
+
+The patterns are the shapes the common providers give their keys, plus the
+credentials that protocols carry in the clear (an Authorization header, a password in
+a URL, a private key block); a known secret (the controller's own token) is masked
+wherever it appears, whatever its shape. The masked form keeps the key's kind
+(`ghp_***`), so a person still sees what was there. This module does no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+MASK = "***"
+
+# (pattern, group to keep): the kept group names the kind of key, the rest is masked.
+_SHAPES = [
+    # GitHub: personal, OAuth, user-to-server, server-to-server, refresh; fine-grained.
+    r"\b(gh[pousr]_)[A-Za-z0-9]{20,}",
+    r"\b(github_pat_)[A-Za-z0-9_]{20,}",
+    # Anthropic and OpenAI style keys (sk-ant-..., sk-proj-..., sk-...).
+    r"\b(sk-(?:ant-|proj-)?)[A-Za-z0-9_-]{16,}",
+    # AWS access key ids, Slack and GitLab tokens, Google API keys.
+    r"\b((?:AKIA|ASIA))[0-9A-Z]{16}\b",
+    r"\b(xox[abprs]-)[A-Za-z0-9-]{10,}",
+    r"\b(glpat-)[A-Za-z0-9_-]{20,}",
+    r"\b(AIza)[0-9A-Za-z_-]{35}",
+    # Credentials a protocol carries in the clear.
+    r"\b((?i:(?:proxy-)?authorization:\s*(?:bearer|token|basic)\s+))[A-Za-z0-9._~+/=-]+",
+    r"\b((?i:bearer|token)\s+)(?=[A-Za-z0-9._~+/-]{20,})[A-Za-z0-9._~+/=-]+",
+    r"(\b[a-z][a-z0-9+.-]*://[^/\s:@]+:)[^/\s@]+(?=@)",
+    r"\b((?i:[a-z0-9_]*(?:api[_-]?key|secret|password|passwd|token))[\"']?\s*[:=]\s*[\"']?)"
+    r"(?=[^\s\"']{8,})[^\s\"']+",
+]
+_PATTERN = re.compile("|".join(f"(?:{shape})" for shape in _SHAPES))
+_PRIVATE_KEY = re.compile(
+    r"(-----BEGIN [A-Z ]*PRIVATE KEY-----).*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)",
+    re.DOTALL,
+)
+
+
+def _keep_kind(match: re.Match[str]) -> str:
+    kind = next((group for group in match.groups() if group is not None), "")
+    return kind + MASK
+
+
+def mask(text: str, known: Iterable[str | None] = ()) -> str:
+    """`text` with every known secret and anything shaped like a credential masked."""
+    for secret in sorted(filter(None, known), key=len, reverse=True):
+        if len(secret) >= 8:  # a short value would mask ordinary words
+            text = text.replace(secret, MASK)
+    text = _PRIVATE_KEY.sub(lambda m: m.group(1) + MASK, text)
+    return _PATTERN.sub(_keep_kind, text)
+
+
+__all__ = ["MASK", "mask"]
