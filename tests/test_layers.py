@@ -31,7 +31,7 @@ IO_MODULES = {"subprocess", "socket", "http", "urllib", "libtmux", "ghapi", "git
               "controller.store", "controller.reconcile", "controller.delivery"}
 SANDBOX_MAY_IMPORT = {"controller.sandbox"}
 # Run as a file with `python -I -S` before an agent starts: the standard library only.
-STANDALONE = {"controller.exec_env"}
+STANDALONE = {"controller.exec_env", "controller.sandbox.with_parent"}
 
 
 def modules():

@@ -42,6 +42,7 @@ SOCKET = "controller-demo"
 AUTHOR = "demo"
 REPOSITORY = "demo/textkit"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+_WITH_PARENT = Path(__file__).resolve().with_name("with_parent.py")
 # An error a state file keeps until someone acts: the demo cannot finish on its own.
 NEEDS_A_PERSON = "needs a person"
 
@@ -311,30 +312,6 @@ def _path_taken(subjects: list[str]) -> str:
     return " -> ".join(path)
 
 
-def _stop_with_parent():
-    """What makes the demo's controller stop should the demo itself be killed outright.
-
-    A demo killed with SIGKILL cannot stop its controller, which would otherwise run on
-    against a forge that is gone. On Linux the kernel sends the controller SIGTERM when
-    the demo dies (PR_SET_PDEATHSIG); the function is looked up here, before the fork,
-    so the child only makes the call. Elsewhere nothing is set.
-    """
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        import ctypes
-
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    set_parent_death_signal = 1  # PR_SET_PDEATHSIG
-
-    def arm() -> None:
-        prctl(set_parent_death_signal, int(signal.SIGTERM), 0, 0, 0)
-
-    return arm
-
-
 def main(issues: int = 3, agent: str = "scripted", directory: str | None = None,
          timeout: float = 600.0, keep: bool = False) -> int:
     if not 1 <= issues <= len(sample_issues.ISSUES):
@@ -428,10 +405,13 @@ def _demonstrate(sandbox: Sandbox, interrupts: Interrupts, issues: int, agent: s
     env = {**os.environ, "GITHUB_TOKEN": forge.token(AUTHOR), "PYTHONUNBUFFERED": "1"}
     env.pop("GH_TOKEN", None)
     with open(log_path, "ab") as log_file, interrupts.deferred():
+        # Through with_parent.py, which execs the controller: should the demo be killed
+        # outright, the kernel stops its controller too.
         sandbox.controller = subprocess.Popen(
-            [sys.executable, "-m", "controller", "--config", str(config_path), "run"],
+            [sys.executable, "-I", "-S", str(_WITH_PARENT), str(os.getpid()), "--",
+             sys.executable, "-m", "controller", "--config", str(config_path), "run"],
             cwd=root, env=env, stdout=log_file, stderr=subprocess.STDOUT,
-            start_new_session=True, preexec_fn=_stop_with_parent(),
+            start_new_session=True,
         )
     print(f"demo: controller running (pid {sandbox.controller.pid}); log: {log_path}")
     print(f"demo: watch an agent with `tmux -L {SOCKET} attach -t worker-{filed[0]}`\n")
