@@ -223,9 +223,13 @@ def _seed_sample(forge: Forge, folder: Path, login: str) -> bool:
     marker = folder / "sample-loaded"
     if marker.exists():
         return False
+    # A first start that failed halfway did some of this: each part is done only once.
     sample.seed_origin(forge.clone_url)
+    with forge.api.store.lock:
+        filed = {record["title"] for record in forge.api.store.issues.values()}
     for issue in sample.ISSUES:
-        forge.create_issue(login, issue.title, issue.body, labels=issue.labels)
+        if issue.title not in filed:
+            forge.create_issue(login, issue.title, issue.body, labels=issue.labels)
     marker.write_text("the sample project and its issues were loaded here\n")
     return True
 

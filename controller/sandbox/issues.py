@@ -246,7 +246,10 @@ def apply_fix(issue: SampleIssue, root: Path) -> list[str]:
 
 
 def seed_origin(clone_url: str | Path) -> None:
-    """Push the sample project to a fresh forge repository as its `main` branch."""
+    """Push the sample project to a forge repository as its `main` branch.
+
+    A `main` that already holds exactly the sample project is left as it is.
+    """
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
     identity = ("-c", "user.name=Sandbox", "-c", "user.email=sandbox@example.invalid")
     folder = tempfile.mkdtemp(prefix="sample-seed-")
@@ -255,6 +258,10 @@ def seed_origin(clone_url: str | Path) -> None:
         subprocess.run(["git", "clone", "-q", str(clone_url), str(seed)], check=True,
                        capture_output=True, env=env)
         copy_sample(seed)
+        changed = subprocess.run(["git", "status", "--porcelain"], cwd=seed, check=True,
+                                 capture_output=True, text=True, env=env).stdout
+        if not changed:
+            return
         for args in (("add", "-A"), (*identity, "commit", "-q", "-m", "Sample project: textkit"),
                      ("push", "-q", "origin", "HEAD:main")):
             subprocess.run(["git", *args], cwd=seed, check=True, capture_output=True, env=env)

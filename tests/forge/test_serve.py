@@ -89,3 +89,29 @@ def test_serve_with_sample_loads_the_project_and_its_issues_once(tmp_path):
                             "--name-only", "main"], capture_output=True, text=True).stdout
     assert "textkit/slug.py" in files.splitlines(), files
     assert len(serve_once()) == len(ISSUES)  # a second start files nothing again
+
+
+def test_serve_with_sample_finishes_a_first_start_that_failed_halfway(tmp_path):
+    from controller.sandbox.forge import Forge
+    from controller.sandbox.issues import ISSUES, seed_origin
+
+    def history() -> list[str]:
+        return subprocess.run(["git", "--git-dir", str(tmp_path / "forge" / "git" / "sandbox" /
+                                                       "sample.git"), "log", "--format=%s",
+                               "main"], capture_output=True, text=True).stdout.splitlines()
+
+    # The project pushed and one issue filed, then the first start died before the rest.
+    with Forge(tmp_path / "forge", repo="sandbox/sample") as forge:
+        seed_origin(forge.clone_url)
+        forge.create_issue("alice", ISSUES[0].title, ISSUES[0].body)
+    pushed = history()
+    assert pushed[0] == "Sample project: textkit"
+
+    with serving("--dir", str(tmp_path / "forge"), "--sample", "alice") as (process, url):
+        remote = Remote(url)
+        remote.repo = "sandbox/sample"
+        issues = call(remote, "GET", "/repos/sandbox/sample/issues?per_page=100").body
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0, process.stderr.read()
+    assert sorted(i["title"] for i in issues) == sorted(i.title for i in ISSUES)
+    assert history() == pushed
