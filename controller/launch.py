@@ -33,15 +33,20 @@ class LaunchError(Exception):
     """An agent that cannot be started as configured; the message says what to fix."""
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write `text` to `path` so a reader sees the old file or the new one, never half."""
+def write_atomically(path: Path, text: str, *, durable: bool = True) -> None:
+    """Write `text` to `path` so a reader sees the old file or the new one, never half.
+
+    `durable` forces the text to the disk before the rename; a file that lives for a
+    moment and holds secrets is better never written there at all.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.chmod(temporary, 0o600)
         os.replace(temporary, path)
     except BaseException:

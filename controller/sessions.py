@@ -293,7 +293,8 @@ class Sessions:
     def _write_env_file(self, folder: Path, name: str, env: dict[str, str]) -> Path:
         path = folder / f"{_digest(self.socket)}-{_digest(name)}-{secrets.token_hex(8)}.json"
         # ASCII JSON: newlines, quotes, '=' and undecodable bytes all come back exactly.
-        write_atomically(path, json.dumps(env))
+        # Not forced to the disk: deleted within moments, it need not survive a crash.
+        write_atomically(path, json.dumps(env), durable=False)
         return path
 
     def _remove_stale_env_files(self, folder: Path, panes: dict[str, PaneInfo]) -> None:

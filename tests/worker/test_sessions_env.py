@@ -171,3 +171,22 @@ def test_a_folder_others_could_enter_is_refused(tmux_socket, tmp_path):
     finally:
         sessions.kill_server()
     assert _files(loose) == []
+
+
+def test_an_environment_file_is_never_forced_to_the_disk(sessions, env_dir, tmp_path,
+                                                         monkeypatch):
+    # The file lives for a moment; forced to the disk, its secrets would stay in freed
+    # blocks long after it is deleted.
+    forced = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        forced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    out = tmp_path / "env.json"
+    sessions.start("w", tmp_path, [sys.executable, "-c", DUMP_ENV, str(out)],
+                   {**BASE, "GITHUB_TOKEN": "s3cr3t"})
+    wait_for(out.exists, message="the agent's environment")
+    assert not [path for path in forced if path.startswith(str(env_dir))], forced
