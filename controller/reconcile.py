@@ -387,9 +387,13 @@ class Reconciler:
                 ) -> Record:
         fields = {**step.fields, **results}
         if step.action and (record.attempts or record.retry_at):
-            # A side effect went through: the failures before it are over. A step that
-            # only notes something (a spent budget, say) leaves the count alone.
+            # A side effect went through: the failures before it are over, and so is
+            # the error they left, unless this step names one of its own. Left behind
+            # without its retry time, that error would read as a give-up ("needs a
+            # person"). A step that only notes something (a spent budget, say) leaves
+            # the count alone.
             fields.update(attempts=0, retry_at=None)
+            fields.setdefault("error", None)
         if step.dest:
             updated = self.store.transition(record.issue, step.dest, step.reason, **fields)
             log.info("#%s %s -> %s: %s", record.issue, record.state, step.dest, step.reason)

@@ -43,8 +43,6 @@ AUTHOR = "demo"
 REPOSITORY = "demo/textkit"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 _WITH_PARENT = Path(__file__).resolve().with_name("with_parent.py")
-# An error a state file keeps until someone acts: the demo cannot finish on its own.
-NEEDS_A_PERSON = "needs a person"
 
 
 class Interrupted(BaseException):
@@ -255,7 +253,10 @@ def _needing_a_person(states: dict[int, dict], filed: list[int]) -> tuple[int, s
     for number in filed:
         data = states.get(number, {})
         error = str(data.get("error") or "")
-        if NEEDS_A_PERSON in error and data.get("state") != "closed":
+        # Read as `controller status` reads it: an error with a retry time is retried by
+        # the controller itself; one without is where it stopped until someone acts, so
+        # the demo cannot finish on its own.
+        if error and not data.get("retry_at") and data.get("state") != "closed":
             return number, error
     return None
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from controller.machine import STATES
+from controller.sandbox import demo
 from tests.helpers import git
 from tests.state.conftest import commits
 
@@ -215,6 +216,27 @@ def test_status_shows_each_error_and_who_needs_a_person(tmp_path, hand_made):
     assert rows[4]["error"] == ("git push failed " * 10).strip()
     assert rows[4]["retry_at"] == "2026-12-03T16:00:00Z"
     assert [n for n, r in sorted(rows.items()) if r["needs_person"]] == [3, 8, 9]
+
+
+def test_the_demo_stops_for_the_issues_status_says_need_a_person(tmp_path):
+    state = tmp_path / "state"
+    state.mkdir()
+    files = {
+        3: "state: stalled\nerror: nudge budget spent (5/5); needs a person\n",
+        4: "state: stalled\nerror: needs a login; a person must sign the agent in\n",
+        5: "state: working\nerror: 'nudge failed: not submitted'\n"
+           "retry_at: 2026-12-03T16:00:00Z\n",
+        6: "state: closed\nerror: 'worktree kept: unpushed commits'\n",
+        7: "state: working\n",
+    }
+    for number, text in files.items():
+        (state / f"issue-{number}.yaml").write_text(f"issue: {number}\n{text}")
+    result = controller(tmp_path, "--state-dir", str(state), "status", "--json")
+    assert result.returncode == 0, result.stderr
+    by_status = [row["issue"] for row in json.loads(result.stdout) if row["needs_person"]]
+    states = demo.read_states(state)
+    by_demo = [n for n in sorted(files) if demo._needing_a_person(states, [n])]
+    assert by_status == by_demo == [3, 4]
 
 
 def test_status_names_files_that_look_like_state_files_but_are_not_read(tmp_path):

@@ -5,10 +5,13 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from controller import config, screens
+from controller.commands_state import needs_person
 from controller.decide import Step
 from controller.observation import Observation
-from controller.reconcile import Reconciler
+from controller.reconcile import ActionFailed, PassReport, Reconciler
 from controller.record import Record
 from controller.store import Store
 
@@ -30,6 +33,43 @@ def test_a_note_without_a_side_effect_keeps_the_failure_count(tmp_path):
 
     done = rec._record(noted, Step(reason="sent", action="submit_draft", dest="spawned"), {})
     assert done.state == "spawned" and done.attempts == 0 and done.retry_at is None
+
+
+@pytest.mark.parametrize(("action", "why"), [
+    ("nudge", "the prompt was not submitted"),
+    ("ensure_worktree", "git worktree add: could not lock config file"),
+])
+def test_a_retried_step_that_succeeds_clears_its_error(tmp_path, action, why):
+    rec = reconciler(tmp_path)
+    rec.store.create(Record(issue=7, state="discovered"), "open issue")
+    record = rec.store.load(7)
+    step = Step(reason="branch and worktree ready", action="ensure_worktree", dest="worktree")
+    if action == "nudge":
+        rec.store.transition(7, "worktree", "ready")
+        rec.store.transition(7, "spawned", "started", spawns=1)
+        record = rec.store.transition(7, "stalled", "idle for 180s")
+        step = Step(reason="nudged (1/5)", action="nudge", fields={"nudges": 1})
+    rec._record_failure(record, step, ActionFailed(why), PassReport())
+    failed = rec.store.load(7)
+    assert (failed.error, failed.attempts) == (f"{action} failed: {why}", 1)
+    assert failed.retry_at is not None and not needs_person(failed)
+
+    done = rec._record(failed, step, {})
+    assert (done.error, done.retry_at, done.attempts) == (None, None, 0)
+    assert rec.store.load(7) == done
+    assert not needs_person(done)
+
+
+def test_a_retried_step_that_succeeds_keeps_an_error_of_its_own(tmp_path):
+    rec = reconciler(tmp_path)
+    rec.store.create(Record(issue=7, state="discovered"), "open issue")
+    failed = rec.store.update(7, error="comment failed: 502", attempts=1,
+                              retry_at="2026-12-03T12:00:00Z")
+    message = "checks failed 4 times (limit 3); left for a person"
+    done = rec._record(failed, Step(reason=message, action="comment",
+                                    fields={"error": message}), {})
+    assert (done.error, done.retry_at, done.attempts) == (message, None, 0)
+    assert needs_person(done)
 
 
 def test_giving_up_is_logged_and_is_one_commit_in_the_audit_trail(tmp_path, caplog):
