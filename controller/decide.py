@@ -20,6 +20,9 @@ from controller import machine
 from controller.observation import IssueView, Observation, PaneView
 from controller.record import Record, parse_iso, utc_now_iso
 
+# The error of an issue GitHub does not show; cleared when it shows the issue again.
+NOT_FOUND = ("not found on GitHub: a wrong number in a hand-written file, or an issue "
+             "deleted or moved; fix the file, or force closed")
 # States in which an issue holds a worker slot (a worktree and, usually, an agent).
 ACTIVE_STATES = ("worktree", "spawned", "working", "stalled", "pr-open", "ci-green")
 # States in which an agent is expected to be running in its session.
@@ -113,9 +116,11 @@ def decide(record: Record, obs: Observation, ctx: Context) -> Step | None:
             return step
 
     if n in obs.missing:
-        message = ("not found on GitHub: a wrong number in a hand-written file, or an "
-                   "issue deleted or moved; fix the file, or force closed")
-        return _give_up(record, message)
+        return _give_up(record, NOT_FOUND)
+    if record.error == NOT_FOUND and view is not None:
+        # Nothing else clears this error, and left behind it would say a person is
+        # needed for an issue that carries on.
+        return Step(reason="found on GitHub again", fields={"error": None})
 
     history_step = _pull_request_progress(record, obs)
     if history_step:

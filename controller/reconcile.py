@@ -136,6 +136,11 @@ class Reconciler:
                 continue
             issues[number] = _issue_view(issue, eligible=issue.author in authors)
             bodies[number] = issue.body or ""
+        # An issue said missing and now seen is forgotten, so going missing again is said.
+        for kind, number in [key for key in self._reported if isinstance(key, tuple)]:
+            if kind == "issue" and number in issues:
+                del self._reported[(kind, number)]
+                log.info("#%s found on GitHub again", number)
 
         pulls: dict[int, PullView] = {}
         ci: dict[int, CIView] = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from controller import machine
-from controller.decide import Context, Step, decide, new_record_step, worker_slots
+from controller.decide import NOT_FOUND, Context, Step, decide, new_record_step, worker_slots
 from controller.observation import CIView, IssueView, Observation, PaneView, PullView
 from controller.record import Record, parse_iso, utc_now_iso
 from controller.screens import Reading
@@ -316,3 +316,25 @@ def test_an_issue_github_does_not_know_takes_no_slot_and_says_why():
     step = decide(phantom, obs(missing=frozenset({27})), ctx())
     assert "not found on GitHub" in step.fields["error"] and step.fields["retry_at"] is None
     assert decide(apply(phantom, step), obs(missing=frozenset({27})), ctx()) is None
+
+
+def test_an_issue_github_shows_again_loses_its_not_found_error_and_carries_on():
+    lost = apply(rec("discovered"), decide(rec("discovered"), obs(missing=frozenset({7})),
+                                           ctx()))
+    assert lost.error == NOT_FOUND and lost.retry_at is None
+    seen = obs(issues={7: issue()})
+    step = decide(lost, seen, ctx())
+    assert (step.action, step.dest, step.fields) == (None, None, {"error": None})
+    found = apply(lost, step)
+    assert decide(found, seen, ctx()).action == "ensure_worktree"
+
+    # An agent at work when its issue went missing is not told anything new.
+    working = rec("working", pane="busy", pane_since=utc_now_iso(NOW), error=NOT_FOUND)
+    busy = obs(issues={7: issue()}, panes={7: pane("busy")})
+    assert decide(working, busy, ctx()).fields == {"error": None}
+    assert decide(apply(working, decide(working, busy, ctx())), busy, ctx()) is None
+    # Still missing, or GitHub unread: the error stays.
+    assert decide(lost, obs(missing=frozenset({7})), ctx()) is None
+    unread = obs()
+    unread.github_ok = False
+    assert decide(lost, unread, ctx()) is None

@@ -1,0 +1,59 @@
+"""Passes of a real reconciler in this process, for what a test must time itself.
+
+The reconciler is the one `controller run` drives, built by `open_reconciler` on the
+sandbox forge, a real clone and a private tmux server; the test chooses when each pass
+runs and what GitHub does in between, which a separate process would not let it.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from controller import config as config_module
+from controller.app import open_reconciler
+from controller.commands_state import needs_person
+from controller.record import Record
+from tests.forge_fixture import forge, forge_factory  # noqa: F401
+
+pytestmark = pytest.mark.e2e
+
+AUTHOR = "alice"
+
+
+def configuration(root: Path, forge_url: str, socket: str, **policy) -> config_module.Config:
+    return config_module.from_mapping({
+        "github": {"api_url": forge_url, "repo": "sandbox/sample", "authors": [AUTHOR]},
+        "repo": {"path": "./repo", "worktree_dir": "./worktrees"},
+        "tmux": {"socket": socket},
+        "agent": {"profile": "scripted"},
+        "policy": {"settle_s": 0, **policy},
+        "state_dir": "./state",
+    }, "test", base_dir=root)
+
+
+def test_an_issue_github_shows_again_loses_its_not_found_error(tmp_path, forge,  # noqa: F811
+                                                               tmux_socket, caplog):
+    forge.create_issue(AUTHOR, "the first issue")
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "issue-2.yaml").write_text("issue: 2\nstate: discovered\n")  # not filed yet
+    config = configuration(tmp_path, forge.url, tmux_socket, max_workers=0)
+
+    with open_reconciler(config, state, token=forge.token(AUTHOR)) as reconciler, \
+            caplog.at_level(logging.INFO, logger="controller.reconcile"):
+        reconciler.run_pass()
+        lost = reconciler.store.load(2)
+        assert lost.error.startswith("not found on GitHub") and needs_person(lost)
+        assert caplog.text.count("#2 not found on GitHub (404)") == 1
+
+        assert forge.create_issue(AUTHOR, "the second issue")["number"] == 2
+        report = reconciler.run_pass()
+        found = reconciler.store.load(2)
+        assert isinstance(found, Record) and found.state == "discovered"
+        assert found.error is None and not needs_person(found)
+        assert report.steps == ["#2 update error: found on GitHub again"]
+        assert caplog.text.count("#2 found on GitHub again") == 1
+        assert reconciler.run_pass().steps == []
