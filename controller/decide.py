@@ -137,9 +137,11 @@ def decide(record: Record, obs: Observation, ctx: Context) -> Step | None:
 
     if not obs.github_ok and record.state in ("discovered", "worktree"):
         return None  # never start work on an issue whose state could not be read
-    spent = record.state == "worktree" and record.spawns + record.attempts >= ctx.max_spawns
-    if _backing_off(record, ctx.now) and not spent:  # a spent budget is said at once
-        return None
+    if _backing_off(record, ctx.now):
+        # Nothing is retried before its time; a spent budget is said at once, as waiting
+        # would not change it.
+        spent = record.state == "worktree" and _starts_spent(record, ctx)
+        return _starts_spent_step(record, ctx) if spent else None
 
     handler = _HANDLERS.get(record.state)
     return handler(record, view, pane, obs, ctx) if handler else None
@@ -263,28 +265,39 @@ def _discovered(record, view, pane, obs, ctx) -> Step | None:
 def _worktree(record, view, pane, obs, ctx) -> Step | None:
     if view is None or view.state != "open":
         return None
-    if pane is not None and not pane.dead and pane.reading is not None:
-        if pane.reading.cls == "busy":
-            return Step(reason="adopted a running agent", dest="spawned",
-                        fields={"pane": str(pane.reading)})
-        if pane.reading.cls == "draft":
-            # The controller stopped between pasting the prompt and pressing Enter: the
-            # text in the box is that prompt, so it is sent rather than typed again.
-            return Step(reason="adopted an agent with the prompt unsent in its box; sent it",
-                        action="submit_draft", dest="spawned",
-                        fields={"spawns": record.spawns + 1, "pane": None,
-                                "pane_since": None, "error": None})
-    # Starts that failed count too, so an agent that cannot start is not retried forever.
-    if record.spawns + record.attempts >= ctx.max_spawns:
-        message = (f"respawn budget spent ({record.spawns} started, {record.attempts} failed "
-                   f"to start, limit {ctx.max_spawns}); needs a person")
-        return _give_up(record, message)
+    live = pane is not None and not pane.dead and pane.reading is not None
+    if live and pane.reading.cls == "busy":
+        # Nothing to do but note it, whatever the budget: the agent works after all.
+        return Step(reason="adopted a running agent", dest="spawned",
+                    fields={"pane": str(pane.reading), "error": None})
+    if _starts_spent(record, ctx):
+        return _starts_spent_step(record, ctx)
+    if live and pane.reading.cls == "draft":
+        # The controller stopped between pasting the prompt and pressing Enter: the text
+        # in the box is that prompt, so it is sent rather than typed again. Sending it is
+        # a start, and tried only within the budget, as a failing one would be retried
+        # on every pass otherwise.
+        return Step(reason="adopted an agent with the prompt unsent in its box; sent it",
+                    action="submit_draft", dest="spawned",
+                    fields={"spawns": record.spawns + 1, "pane": None,
+                            "pane_since": None, "error": None})
     resume = record.spawns > 0
     return Step(reason="agent started and prompt submitted" + (" (resumed)" if resume else ""),
                 action="launch", args={"resume": resume, "restart": bool(pane and pane.dead)},
                 dest="spawned",
                 fields={"spawns": record.spawns + 1, "pane": None, "pane_since": None,
                         "error": None})
+
+
+def _starts_spent(record: Record, ctx: Context) -> bool:
+    # Starts that failed count too, so an agent that cannot start is not retried forever.
+    return record.spawns + record.attempts >= ctx.max_spawns
+
+
+def _starts_spent_step(record: Record, ctx: Context) -> Step | None:
+    message = (f"respawn budget spent ({record.spawns} started, {record.attempts} failed "
+               f"to start, limit {ctx.max_spawns}); needs a person")
+    return _give_up(record, message)
 
 
 def _agent_gone(record: Record, pane: PaneView | None) -> Step | None:

@@ -338,3 +338,27 @@ def test_an_issue_github_shows_again_loses_its_not_found_error_and_carries_on():
     unread = obs()
     unread.github_ok = False
     assert decide(lost, unread, ctx()) is None
+
+
+def test_a_failed_start_waits_for_its_backoff_and_a_spent_budget_stops_it():
+    draft = obs(issues={7: issue()}, panes={7: pane("draft")})
+    record = rec("worktree", spawns=1)
+    assert decide(record, draft, ctx(max_spawns=3)).action == "submit_draft"
+    failed = record.replace(attempts=1, retry_at=utc_now_iso(NOW + 30),
+                            error="submit_draft failed: the draft stayed in the input box")
+    assert decide(failed, draft, ctx(max_spawns=3)) is None
+    assert decide(failed.replace(retry_at=utc_now_iso(NOW - 1)), draft,
+                  ctx(max_spawns=3)).action == "submit_draft"
+
+    # The failure spent the budget: said at once, and no start is tried after it.
+    step = decide(failed, draft, ctx(max_spawns=2))
+    assert step.action is None and step.fields["retry_at"] is None
+    assert step.fields["error"] == ("respawn budget spent (1 started, 1 failed to start, "
+                                    "limit 2); needs a person")
+    gave_up = apply(failed, step)
+    assert decide(gave_up, draft, ctx(max_spawns=2)) is None
+    # An agent that turns out to be at work is adopted: nobody needs to act any more.
+    adopted = decide(gave_up, obs(issues={7: issue()}, panes={7: pane("busy")}),
+                     ctx(max_spawns=2))
+    assert (adopted.action, adopted.dest) == (None, "spawned")
+    assert apply(gave_up, adopted).error is None
