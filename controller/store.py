@@ -129,6 +129,8 @@ class Store:
         self._own: dict[int, tuple[_StatKey | None, bool]] = {}
         # Deleted files found not worth restoring, by the stat of their sidecar.
         self._unrestorable: dict[int, _StatKey] = {}
+        # Why the last restore of each file failed, so a lasting cause is logged once.
+        self._restore_failed: dict[int, str] = {}
         self._git_root: Path | None = None
         self._ready = False
         self._has_identity: bool | None = None
@@ -387,9 +389,22 @@ class Store:
             return {}
         restored = {}
         for issue in sorted(sides - present):
-            record = self._restore(issue, dry_run)
+            try:
+                record = self._restore(issue, dry_run)
+            except (StoreError, OSError) as error:
+                # One file that cannot be put back (recreated by a person meanwhile, a
+                # full disk) must not stop the pass for every other issue; it is tried
+                # again on the next one.
+                message = str(error)
+                if self._restore_failed.get(issue) != message:
+                    self._restore_failed[issue] = message
+                    log.warning("#%d deleted state file not restored: %s", issue, message)
+                continue
+            self._restore_failed.pop(issue, None)
             if record is not None:
                 restored[issue] = record
+        for issue in present & self._restore_failed.keys():
+            del self._restore_failed[issue]
         return restored
 
     def _restore(self, issue: int, dry_run: bool) -> Record | None:

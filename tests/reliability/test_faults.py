@@ -130,20 +130,24 @@ def mounted(tmp_path):
         subprocess.run(["umount", "-l", str(target)], capture_output=True)
 
 
-def test_disk_full_keeps_the_old_file_whole(tmp_path, mounted):
-    state = tmp_path / "state"
-    mounted("-t", "tmpfs", "-o", "size=512k", "tmpfs", target=state)
-    store = Store.open(state)
-    store.create(Record(issue=3, state="discovered", title="before the disk filled"), "found")
-    old = (state / "issue-3.yaml").read_bytes()
-    filler = state / "filler"
-    with open(filler, "wb") as handle:
+def _fill(folder) -> None:
+    with open(folder / "filler", "wb") as handle:
         try:
             while True:
                 handle.write(b"\0" * 65536)
                 handle.flush()
         except OSError:
             pass
+
+
+def test_disk_full_keeps_the_old_file_whole(tmp_path, mounted):
+    state = tmp_path / "state"
+    mounted("-t", "tmpfs", "-o", "size=512k", "tmpfs", target=state)
+    store = Store.open(state)
+    store.create(Record(issue=3, state="discovered", title="before the disk filled"), "found")
+    old = (state / "issue-3.yaml").read_bytes()
+    _fill(state)
+    filler = state / "filler"
     FIGURES.fault("disk-full")
     with pytest.raises(OSError) as raised:
         store.update(3, title="a much longer title " * 400)
@@ -154,6 +158,31 @@ def test_disk_full_keeps_the_old_file_whole(tmp_path, mounted):
     store.update(3, title="after space came back")
     path = state / "issue-3.yaml"
     assert Record.from_yaml(path.read_text(), str(path)).title == "after space came back"
+
+
+def test_a_restore_a_full_disk_stops_is_said_once_and_done_when_space_is_back(
+        tmp_path, mounted, caplog):
+    state = tmp_path / "state"
+    mounted("-t", "tmpfs", "-o", "size=512k", "tmpfs", target=state)
+    store = Store.open(state)
+    for issue in (3, 7):
+        store.create(Record(issue=issue, state="discovered"), "found")
+        store.transition(issue, "worktree", "ready", branch=f"fix/{issue}")
+    (state / "issue-3.yaml").unlink()
+    _fill(state)
+    FIGURES.fault("disk-full-restore")
+    with caplog.at_level("WARNING", logger="controller.store"):
+        assert store.restore_deleted() == {}
+        assert store.restore_deleted() == {}
+    (said,) = [r.getMessage() for r in caplog.records]
+    assert said.startswith("#3 deleted state file not restored: ") and "No space" in said
+    assert not (state / "issue-3.yaml").exists()
+    assert not [p for p in state.iterdir() if p.name.endswith(".tmp")]
+    assert store.load(7).branch == "fix/7"
+
+    (state / "filler").unlink()
+    assert store.restore_deleted()[3].branch == "fix/3"
+    assert store.load(3).state == "worktree"
 
 
 def test_read_only_state_directory_is_reported(rig, tmp_path, mounted):

@@ -506,6 +506,35 @@ def test_a_deleted_file_is_restored_as_last_written_also_after_a_restart(store):
     assert store.restore_deleted() == {}  # nothing to do twice
 
 
+def test_a_file_written_while_its_deleted_one_is_put_back_is_kept_and_others_restored(
+        store, caplog):
+    for issue in (3, 7):
+        new_issue(store, issue)
+        store.transition(issue, "worktree", "ready", branch=f"fix/{issue}")
+        store.path(issue).unlink()
+    theirs = "issue: 3\nstate: discovered\n# mine\n"
+    checked = store._restorable
+
+    def person_writes_meanwhile(issue, key):
+        found = checked(issue, key)
+        if issue == 3:  # between the check and the write
+            store.path(3).write_text(theirs)
+        return found
+
+    store._restorable = person_writes_meanwhile
+    with caplog.at_level("WARNING", logger="controller.store"):
+        restored = store.restore_deleted()
+        assert store.restore_deleted() == {}
+    assert list(restored) == [7] and restored[7].state == "worktree"
+    assert store.load(7).branch == "fix/7"
+    assert store.path(3).read_text() == theirs
+    assert [r.getMessage() for r in caplog.records] == [
+        f"#3 deleted state file not restored: {store.path(3)}: already exists; it was "
+        "left as it is"]
+    (edit,) = store.hand_edits()  # theirs is a hand edit, recorded by the next pass
+    assert edit.issue == 3 and edit.after.branch is None
+
+
 def test_a_deleted_closed_file_is_not_restored_and_a_new_one_may_be_made(store):
     new_issue(store)
     store.force(7, "closed", "done by hand")
