@@ -69,6 +69,14 @@ class GitHubError(Exception):
         self.method, self.path, self.status = method, path, status
 
 
+class Stopped(GitHubError):
+    """The controller is stopping and cut a wait before a retry short.
+
+    Not a failure of the request or of the issue it was for: the step is simply not
+    done, and the next start does it. Still a GitHubError for callers that only report.
+    """
+
+
 class RateLimited(GitHubError):
     """The rate limit is (nearly) used up; nothing should be sent before `retry_at`."""
 
@@ -330,7 +338,7 @@ class GitHub:
 
     def _wait(self, seconds: float) -> None:
         if self._interrupted.wait(seconds):
-            raise GitHubError("stopped while waiting to retry a GitHub request")
+            raise Stopped("stopped while waiting to retry a GitHub request")
 
     def close(self) -> None:
         self._transport.close()

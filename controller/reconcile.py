@@ -22,7 +22,7 @@ from controller import decide as decisions
 from controller import delivery, launch, processes, prompts, screens
 from controller.config import Config
 from controller.faults import crash_point
-from controller.github import GitHubError
+from controller.github import GitHubError, Stopped
 from controller.observation import CIView, IssueView, Observation, PaneView, PullView
 from controller.record import Record, parse_iso, utc_now_iso
 from controller.store import StoreError
@@ -370,6 +370,13 @@ class Reconciler:
                 return
             try:
                 results = self._act(step, record, obs)
+            except Stopped:
+                # Stopping is no failure of this issue's: recorded as one, it would
+                # count against the issue's budget and hold it back after the restart.
+                report.steps[-1] = f"{line} [stopped: left for the next pass]"
+                log.info("#%s %s not done: the controller is stopping; the next pass does "
+                         "it", record.issue, step.action)
+                return
             except Exception as error:
                 report.steps[-1] = f"{line} [failed: retried later]"
                 self._record_failure(record, step, error, report)

@@ -8,6 +8,7 @@ runs and what GitHub does in between, which a separate process would not let it.
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 
 import pytest
@@ -15,8 +16,10 @@ import pytest
 from controller import config as config_module
 from controller.app import open_reconciler
 from controller.commands_state import needs_person
+from controller.github import GitHub
 from controller.record import Record
 from tests.forge_fixture import forge, forge_factory  # noqa: F401
+from tests.helpers import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -57,3 +60,37 @@ def test_an_issue_github_shows_again_loses_its_not_found_error(tmp_path, forge, 
         assert report.steps == ["#2 update error: found on GitHub again"]
         assert caplog.text.count("#2 found on GitHub again") == 1
         assert reconciler.run_pass().steps == []
+
+
+def test_a_stop_during_a_steps_wait_to_retry_is_not_the_issues_failure(
+        tmp_path, forge, tmux_socket, caplog):  # noqa: F811
+    number = forge.create_issue(AUTHOR, "an issue")["number"]
+    state = tmp_path / "state"
+    config = configuration(tmp_path, forge.url, tmux_socket, max_workers=1)
+    # A wait before a retry as long as the backoff allows: only the stop ends it.
+    github = GitHub(forge.url, "sandbox/sample", forge.token(AUTHOR), backoff_s=600)
+    reports = []
+    with github, open_reconciler(config, state, github=github) as reconciler, \
+            caplog.at_level(logging.INFO, logger="controller.reconcile"):
+        reconciler.run_pass(dry_run=True)  # reads GitHub; the pass below uses what it read
+        forge.inject_faults("500", 1)  # for the step's own look at the issue
+        passing = threading.Thread(
+            target=lambda: reports.append(reconciler.run_pass(refresh_github=False)))
+        passing.start()
+        wait_for(lambda: not forge.faults.queue, timeout=30,
+                 message="the step's request to fail and its retry to wait")
+        reconciler.stop()  # what SIGTERM does
+        passing.join(timeout=30)
+        assert not passing.is_alive()
+        record = reconciler.store.load(number)
+
+    (report,) = reports
+    assert report.errors == []
+    assert report.steps == [
+        f"#{number} create new -> discovered: open issue by {AUTHOR}",
+        f"#{number} ensure_worktree discovered -> worktree: branch and worktree ready "
+        "[stopped: left for the next pass]"]
+    assert record.state == "discovered"
+    assert (record.error, record.retry_at, record.attempts) == (None, None, 0)
+    assert f"#{number} ensure_worktree not done: the controller is stopping" in caplog.text
+    assert "failed" not in caplog.text
