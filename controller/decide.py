@@ -349,10 +349,12 @@ def _blocked(record, pane, ctx, dest: str | None) -> Step | None:
 
 def _stall(record: Record, dest: str | None, why: str, pane: PaneView, ctx: Context
            ) -> Step | None:
-    fields = {**_pane_fields(record, pane, ctx.now), "error": why}
+    # Waiting for a person: a retry time left by an earlier failure would make the
+    # stall read as something the controller retries by itself.
+    fields = {**_pane_fields(record, pane, ctx.now), "error": why, "retry_at": None}
     if dest:
         return Step(reason=why, dest=dest, fields=fields)
-    if record.error != why or fields.keys() - {"error"}:
+    if record.error != why or record.retry_at or fields.keys() - {"error", "retry_at"}:
         return Step(reason=why, fields=fields)
     return None
 

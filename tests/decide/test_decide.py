@@ -135,6 +135,18 @@ def test_blocking_screens_follow_the_policy(reading, expected):
     assert (step.action, step.dest) == expected
 
 
+@pytest.mark.parametrize("state", ["working", "stalled"])
+@pytest.mark.parametrize("reading", [("permission", None), ("login", None),
+                                     ("dialog", "question")])
+def test_a_stall_leaves_no_retry_time_that_would_hide_it(state, reading):
+    # An earlier failure's retry time, long past: the stall waits for a person now.
+    record = rec(state, attempts=1, retry_at=utc_now_iso(NOW - 30), error="launch failed")
+    step = decide(record, obs(panes={7: pane(*reading)}), ctx())
+    assert step.fields["retry_at"] is None and step.fields["error"] != "launch failed"
+    stalled = apply(record, step)
+    assert decide(stalled, obs(panes={7: pane(*reading)}), ctx()) is None
+
+
 def test_permission_prompts_are_accepted_only_when_configured():
     step = decide(rec("working"), obs(panes={7: pane("permission")}), ctx(permission="accept"))
     assert step.action == "keys" and step.args["keys"] == ["Enter"]
