@@ -200,9 +200,19 @@ class Store:
 
         Such a repository (a project that keeps its own checkout free of state) is not
         meant to hold the audit trail: commits there would land on whatever branch is
-        checked out, and switching branches would take the state files along.
+        checked out, and switching branches would take the state files along. One that
+        already tracks state files holds the audit trail whatever its ignore rules say
+        now (they were committed before a rule was added, or added with -f): a
+        repository of their own would split the history and leave the files modified
+        in the enclosing one.
         """
         if root == self.state_dir.resolve():
+            return False
+        tracked = self._git("ls-files", "-z", "--", "issue-*.yaml", cwd=self.state_dir,
+                            check=False)
+        # Paths are relative to the state directory; deeper files are not state files.
+        if tracked.returncode == 0 and any(
+                _STATE_NAME.match(name) for name in tracked.stdout.split("\0")):
             return False
         probe = str(self.path(1).resolve())
         result = self._git("check-ignore", "-q", "--no-index", probe, cwd=self.state_dir,

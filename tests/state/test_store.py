@@ -616,6 +616,34 @@ def test_a_project_that_tracks_its_state_folder_gets_the_commits(tmp_path):
         "#7 new -> discovered: found on GitHub", "start"]
 
 
+@pytest.mark.parametrize("how", ["committed before the rule", "added with -f"])
+def test_a_project_that_ignores_but_tracks_its_state_files_keeps_the_commits(tmp_path, how):
+    project = _project(tmp_path, "")
+    if how == "committed before the rule":
+        new_issue(Store.open(project / "state"))
+        (project / ".gitignore").write_text("/state/*\n!/state/README.md\n")
+        git(project, "add", ".gitignore")
+    else:
+        (project / ".gitignore").write_text("/state/*\n!/state/README.md\n")
+        (project / "state" / "issue-7.yaml").write_text("issue: 7\nstate: discovered\n")
+        git(project, "add", ".gitignore")
+        git(project, "add", "-f", "state/issue-7.yaml")
+    git(project, "-c", "user.name=a", "-c", "user.email=a@b", "commit", "-qm", "ignore")
+    before = git(project, "log", "--format=%s").splitlines()
+
+    store = Store.open(project / "state")
+    for edit in store.hand_edits():  # the file added with -f was written by a person
+        store.accept(edit)  # its text is the committed one: nothing to record
+    store.transition(7, "worktree", "ready")
+    new_issue(store, issue=8)
+    # One audit trail, in the repository that already holds it; nothing left modified.
+    assert not (project / "state" / ".git").exists()
+    assert git(project, "log", "--format=%s").splitlines() == [
+        "#8 new -> discovered: found on GitHub", "#7 discovered -> worktree: ready", *before]
+    assert git(project, "status", "--porcelain") == ""
+    assert [e.dest for e in Store.open(project / "state").history(7)][-1] == "worktree"
+
+
 def test_a_temporary_index_left_by_a_killed_controller_is_removed_on_start(tmp_path):
     store = Store.open(tmp_path / "state")
     new_issue(store)
