@@ -9,7 +9,8 @@ something other than a shell runs below the pane's first process.
 
 The tree is read from /proc where there is one, else from `ps`. It is read only when
 tmux reports a shell, which a directly started agent never makes it do, so a healthy
-fleet costs nothing here.
+fleet costs nothing here; and a poll reads it at most once (`ProcessTree`), however
+many panes show a shell, since one scan of /proc answers for every pane alike.
 """
 
 from __future__ import annotations
@@ -30,28 +31,55 @@ def program_name(command: str) -> str:
     return os.path.basename(command.strip()).lstrip("-")
 
 
-def agent_command(current_command: str, pid: int | None, shells: Collection[str]) -> str:
+_Tree = tuple[dict[int, str], dict[int, list[int]]]
+
+
+class ProcessTree:
+    """The process tree as one poll sees it: read on first use, then kept.
+
+    Made afresh for each poll and handed to every `agent_command` of that poll, so
+    fifty panes showing a shell cost one scan of /proc, not fifty, and a poll where
+    no pane shows one costs none. Kept no longer than the poll: a tree goes stale as
+    soon as an agent exits.
+    """
+
+    def __init__(self) -> None:
+        self._tree: _Tree | None = None
+        self._read = False
+
+    def get(self) -> _Tree | None:
+        """Every live process's name and every process's children, or None if unreadable."""
+        if not self._read:
+            self._tree = _tree()
+            self._read = True
+        return self._tree
+
+
+def agent_command(current_command: str, pid: int | None, shells: Collection[str],
+                  tree: ProcessTree | None = None) -> str:
     """What a pane runs, for the screen classifier.
 
     `current_command` is tmux's `#{pane_current_command}` and `pid` its `#{pane_pid}`.
     When tmux names a shell, the first program below the pane's first process that is
     not a shell (the agent under its wrapper) is the answer; with none, the shell is.
+    `tree` is the poll's shared tree; without one, the tree is read for this call.
     """
     if pid is None or program_name(current_command) not in shells:
         return current_command
-    return program_below(pid, shells) or current_command
+    return program_below(pid, shells, tree) or current_command
 
 
-def program_below(pid: int, shells: Collection[str]) -> str | None:
+def program_below(pid: int, shells: Collection[str],
+                  tree: ProcessTree | None = None) -> str | None:
     """The name of the first live process at or below `pid` that is not a shell.
 
     Breadth first, so the wrapper's direct child wins over anything the agent started.
     None when only shells run there, or when the tree cannot be read.
     """
-    tree = _tree()
-    if tree is None:
+    found = (tree if tree is not None else ProcessTree()).get()
+    if found is None:
         return None
-    names, children = tree
+    names, children = found
     queue = [pid]
     seen = set()
     while queue:
@@ -66,14 +94,14 @@ def program_below(pid: int, shells: Collection[str]) -> str | None:
     return None
 
 
-def _tree() -> tuple[dict[int, str], dict[int, list[int]]] | None:
+def _tree() -> _Tree | None:
     """Every live process's name and every process's children, or None if unreadable."""
     if (_PROC / "self" / "stat").exists():
         return _tree_from_proc()
     return _tree_from_ps()
 
 
-def _tree_from_proc() -> tuple[dict[int, str], dict[int, list[int]]]:
+def _tree_from_proc() -> _Tree:
     names: dict[int, str] = {}
     children: dict[int, list[int]] = {}
     for entry in os.scandir(_PROC):
@@ -99,7 +127,7 @@ def _tree_from_proc() -> tuple[dict[int, str], dict[int, list[int]]]:
     return names, children
 
 
-def _tree_from_ps() -> tuple[dict[int, str], dict[int, list[int]]] | None:
+def _tree_from_ps() -> _Tree | None:
     try:
         result = subprocess.run(["ps", "-A", "-o", "pid=,ppid=,stat=,comm="],
                                 capture_output=True, text=True, timeout=5, check=False)
@@ -121,4 +149,4 @@ def _tree_from_ps() -> tuple[dict[int, str], dict[int, list[int]]] | None:
     return names, children
 
 
-__all__ = ["agent_command", "program_below", "program_name"]
+__all__ = ["ProcessTree", "agent_command", "program_below", "program_name"]

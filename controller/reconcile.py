@@ -173,13 +173,14 @@ class Reconciler:
         if new:
             captures.update(self.sessions.capture_many(new, listed=panes))
         views: dict[int, PaneView] = {}
+        tree = processes.ProcessTree()  # read once, and only if some pane shows a shell
         for name, info in panes.items():
             number = wanted.get(name)
             if number is None:
                 continue
             text = captures.get(name, "")
             command = info.current_command if info.dead else processes.agent_command(
-                info.current_command, info.pid, self.profile.exited_commands)
+                info.current_command, info.pid, self.profile.exited_commands, tree)
             seen = (text, info.dead, command, info.title)
             last = self._last_screens.get(name)
             if last is not None and last[0] == seen:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
-from controller import processes, screens
+from controller import config, processes, screens
+from controller.reconcile import Reconciler
+from controller.record import Record
 from controller.sessions import Sessions
 from tests.helpers import wait_for
 
@@ -55,6 +58,44 @@ def test_a_directly_started_agent_is_taken_as_tmux_names_it(tmux_socket, tmp_pat
     wait_for(lambda: _pane(sessions, "worker-2").current_command == "sleep", timeout=10)
     assert processes.agent_command("sleep", pane.pid, SHELLS) == "sleep"
     assert processes.agent_command("sh", None, SHELLS) == "sh"
+
+
+def test_one_poll_reads_the_process_tree_once_however_many_panes_show_a_shell(
+        tmux_socket, tmp_path, monkeypatch):
+    sessions = Sessions(tmux_socket, width=80, height=10)
+    env = {"PATH": os.environ["PATH"], "PS1": "$ ", "HOME": str(tmp_path)}
+    wrapped = (1, 2, 3, 4)
+    for number in wrapped:
+        sessions.start(f"worker-{number}", tmp_path, ["sh", "-c", "sleep 300; exec sh"], env)
+    sessions.start("worker-5", tmp_path, ["sleep", "300"], env)
+    for number in wrapped:
+        wait_for(lambda n=number: _running(_pane(sessions, f"worker-{n}").pid, "sleep"),
+                 timeout=10, message=f"the wrapped program running in worker-{number}")
+    wait_for(lambda: _pane(sessions, "worker-5").current_command == "sleep", timeout=10)
+    reconciler = Reconciler(config.from_mapping({"tmux": {"socket": tmux_socket}}), None,
+                            None, sessions, None, screens.load_profile("claude-code"),
+                            settle=False)
+    scans, classified = [], []
+    real_tree, real_classify = processes._tree, screens.classify
+    monkeypatch.setattr(processes, "_tree", lambda: scans.append(1) or real_tree())
+    monkeypatch.setattr(screens, "classify",
+                        lambda *a, **k: classified.append(1) or real_classify(*a, **k))
+    records = {n: Record(issue=n, state="working") for n in (*wrapped, 5)}
+
+    views = reconciler._observe_panes(records, time.time())
+    assert len(scans) == 1 and len(classified) == 5
+    assert all(views[n].raw.cls != "exited" for n in wrapped), views
+    # Each wrapped pane was read as its agent, not as the shell tmux names.
+    assert {reconciler._last_screens[f"worker-{n}"][0][2] for n in wrapped} == {"sleep"}
+
+    # The next poll reads the tree once again (an agent may have exited meanwhile), and
+    # the unchanged screens are not classified again.
+    reconciler._observe_panes(records, time.time())
+    assert len(scans) == 2 and len(classified) == 5
+
+    # A poll where no pane shows a shell does not read the tree at all.
+    reconciler._observe_panes({5: records[5]}, time.time())
+    assert len(scans) == 2
 
 
 def test_the_tree_reads_the_same_from_ps_as_from_proc():
