@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import subprocess
 import time
+from pathlib import Path
 
 from controller import config, processes, screens
 from controller.reconcile import Reconciler
@@ -98,10 +101,57 @@ def test_one_poll_reads_the_process_tree_once_however_many_panes_show_a_shell(
     assert len(scans) == 2
 
 
-def test_the_tree_reads_the_same_from_ps_as_from_proc():
-    from_proc = processes._tree_from_proc()
-    from_ps = processes._tree_from_ps()
-    assert from_ps is not None
-    me = os.getpid()
-    assert me in from_proc[1][os.getppid()] and me in from_ps[1][os.getppid()]
-    assert from_proc[0][me].startswith("python") and from_ps[0][me].startswith("python")
+def _parents(tree) -> dict[int, int]:
+    return {child: parent for parent, children in tree[1].items() for child in children}
+
+
+def _zombie(pid: int) -> bool:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat.rpartition(")")[2].split()[0] == "Z"
+
+
+def test_the_tree_reads_the_same_from_ps_as_from_proc(tmp_path):
+    # A name with a space and parentheses, which /proc's stat line and ps's columns
+    # both have to get right.
+    odd = tmp_path / "my (agent) x"
+    odd.symlink_to(shutil.which("sleep"))
+    wrapper = subprocess.Popen(["sh", "-c", '"$0" 300 & sleep 301 & wait', str(odd)],
+                               start_new_session=True)
+    zombie = subprocess.Popen(["true"])  # not reaped until the end: a zombie meanwhile
+    try:
+        def ours():
+            tree = processes._tree_from_proc()
+            children = tree[1].get(wrapper.pid, [])
+            names = sorted(tree[0].get(child, "") for child in children)
+            return names == ["my (agent) x", "sleep"] and children
+        children = wait_for(ours, timeout=10, message="the wrapper's two programs running")
+        wait_for(lambda: _zombie(zombie.pid), timeout=10, message="the zombie")
+
+        # Read from ps between two readings of /proc: a process that exited, was
+        # reparented or ran another program meanwhile differs between the two and is
+        # left out, as is one that started in between.
+        before = processes._tree_from_proc()
+        from_ps = processes._tree_from_ps()
+        after = processes._tree_from_proc()
+        assert from_ps is not None
+        first, second, by_ps = _parents(before), _parents(after), _parents(from_ps)
+        stable = {pid for pid in first.keys() & second.keys() & by_ps.keys()
+                  if first[pid] == second[pid]
+                  and before[0].get(pid) == after[0].get(pid)}
+        mine = {wrapper.pid, *children, zombie.pid}
+        assert mine <= stable
+        assert {pid: by_ps[pid] for pid in stable} == {pid: first[pid] for pid in stable}
+        # ps names a process by the kernel's name for it and /proc by its argv[0], as
+        # tmux does; the two differ for a script started through its interpreter (this
+        # very process, under the pytest script), so names are compared where they
+        # agree by construction: the programs this test started.
+        expected = {wrapper.pid: "sh", **{pid: before[0][pid] for pid in children}}
+        assert {pid: from_ps[0].get(pid) for pid in expected} == expected
+        assert sorted(expected.values()) == ["my (agent) x", "sh", "sleep"]
+        # A zombie is a gone agent: listed as a child, named by neither.
+        assert zombie.pid in from_ps[1][os.getpid()] and zombie.pid in before[1][os.getpid()]
+        assert zombie.pid not in from_ps[0] and zombie.pid not in before[0]
+    finally:
+        os.killpg(wrapper.pid, signal.SIGKILL)
+        wrapper.wait()
+        zombie.wait()
