@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import logging
+import sys
+import threading
 import time
 
 import pytest
 
+from controller import github as github_module
 from controller.config import GitHubConfig
 from controller.github import GitHub, GitHubError, RateLimited, Stopped, resolve_token
+from controller.sandbox.forge import Forge
 from tests.github.local_server import Answer, LocalServer
+from tests.helpers import wait_for
 
 REPO = "acme/widgets"
 ISSUES = f"/repos/{REPO}/issues"
@@ -305,15 +310,54 @@ def test_a_refused_connection_is_tried_three_times_not_five():
     assert len(sleeps) == 2 and "after 3 attempt(s)" in str(caught.value)
 
 
-def test_a_stopping_controller_cuts_the_wait_before_a_retry_short():
-    # With a backoff of minutes, only the interrupt lets this call end.
-    with GitHub("http://127.0.0.1:9", REPO, TOKEN, backoff_s=600) as github:
-        github.interrupt()
-        with pytest.raises(Stopped) as caught:
-            github.issue(1)
+def _waiting_to_retry(thread: threading.Thread) -> bool:
+    """Whether `thread` is inside the adapter's wait before a retry."""
+    frame = sys._current_frames().get(thread.ident)
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "_wait" and code.co_filename == github_module.__file__:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def test_a_stopping_controller_cuts_a_running_wait_before_a_retry_short(tmp_path):
+    with Forge(tmp_path / "forge", repo=REPO) as forge:
+        forge.create_issue("ann", "one")
+        forge.inject_faults("502", 1)
+        before = forge.request_count
+        # A backoff of minutes, capped at half a minute: only the interrupt ends it early.
+        github = GitHub(forge.url, REPO, forge.token("ann"), backoff_s=600)
+        waits, outcome = [], []
+        real_wait = github._sleep
+        github._sleep = lambda seconds: waits.append(seconds) or real_wait(seconds)
+
+        def call():
+            try:
+                outcome.append(github.issue(1))
+            except GitHubError as error:
+                outcome.append(error)
+
+        worker = threading.Thread(target=call, daemon=True)
+        worker.start()
+        try:
+            wait_for(lambda: _waiting_to_retry(worker), timeout=10,
+                     message="the call waiting to retry after the 502")
+            github.interrupt()  # from another thread than the one waiting
+            wait_for(lambda: not worker.is_alive(), timeout=5,
+                     message="the call ending once interrupted")
+        finally:
+            github.interrupt()
+            worker.join(timeout=60)
+            github.close()
+        requests = forge.request_count - before
+
+    assert len(waits) == 1 and waits[0] >= 15, waits  # far longer than the 5 s allowed
+    (error,) = outcome
     # Its own kind, so that the reconciler does not count it as the issue's failure.
-    assert isinstance(caught.value, GitHubError)
-    assert "stopped while waiting to retry" in str(caught.value)
+    assert isinstance(error, Stopped) and isinstance(error, GitHubError), error
+    assert "stopped while waiting to retry" in str(error)
+    assert requests == 1  # the failed one; no retry after the interrupt
 
 
 def test_viewer_is_asked_once(server):
