@@ -227,6 +227,11 @@ class Reconciler:
                 if self._github_failure is not None:
                     log.info("GitHub answers again")
                     self._github_failure = None
+            except Stopped as error:
+                # Not an outage: the controller is stopping, and the next start reads again.
+                obs.github_ok = False
+                obs.github_error = str(error)
+                log.info("stopping: the GitHub read was cut short, nothing recorded from it")
             except Exception as error:  # any adapter failure: nothing recorded from it
                 obs.github_ok = False
                 obs.github_error = str(error)

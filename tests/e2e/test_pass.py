@@ -94,3 +94,26 @@ def test_a_stop_during_a_steps_wait_to_retry_is_not_the_issues_failure(
     assert (record.error, record.retry_at, record.attempts) == (None, None, 0)
     assert f"#{number} ensure_worktree not done: the controller is stopping" in caplog.text
     assert "failed" not in caplog.text
+
+
+def test_a_stop_during_the_github_read_is_not_an_outage(
+        tmp_path, forge, tmux_socket, caplog):  # noqa: F811
+    forge.create_issue(AUTHOR, "an issue")
+    config = configuration(tmp_path, forge.url, tmux_socket, max_workers=1)
+    github = GitHub(forge.url, "sandbox/sample", forge.token(AUTHOR), backoff_s=600)
+    reports = []
+    with github, open_reconciler(config, tmp_path / "state", github=github) as reconciler, \
+            caplog.at_level(logging.INFO, logger="controller.reconcile"):
+        forge.inject_faults("500", 1)  # for the pass's read of the issues
+        passing = threading.Thread(target=lambda: reports.append(reconciler.run_pass()))
+        passing.start()
+        wait_for(lambda: not forge.faults.queue, timeout=30,
+                 message="the read to fail and its retry to wait")
+        reconciler.stop()  # what SIGTERM does
+        passing.join(timeout=30)
+        assert not passing.is_alive()
+
+    (report,) = reports
+    assert report.steps == [] and report.errors == []
+    assert "the GitHub read was cut short" in caplog.text
+    assert "github read failed" not in caplog.text
