@@ -16,3 +16,4 @@ bench:
 lint:
 	scripts/bootstrap
 	.venv/bin/ruff check controller tests
+	.venv/bin/ruff format --check controller tests

@@ -33,9 +33,15 @@ def require_token(token: str | None) -> str:
 
 
 @contextlib.contextmanager
-def open_reconciler(config: Config, state_path: Path, *, settle: bool = True,
-                    token: str | None = None, github: GitHub | None = None,
-                    read_only: bool = False) -> Iterator[Reconciler]:
+def open_reconciler(
+    config: Config,
+    state_path: Path,
+    *,
+    settle: bool = True,
+    token: str | None = None,
+    github: GitHub | None = None,
+    read_only: bool = False,
+) -> Iterator[Reconciler]:
     """The reconciler and its adapters; `read_only` creates nothing (for --dry-run)."""
     if not config.github.repo:
         raise ConfigError("github.repo is not set; write OWNER/NAME in controller.yaml")
@@ -55,14 +61,19 @@ def open_reconciler(config: Config, state_path: Path, *, settle: bool = True,
     try:
         if not repo_path.exists() and not read_only:
             ensure_clone(repo_path, github.repository()["clone_url"])
-        worktrees = Worktrees(repo_path, config.path(config.repo.worktree_dir),
-                              branch_template=config.repo.branch_template,
-                              base_branch=config.repo.base_branch)
+        worktrees = Worktrees(
+            repo_path,
+            config.path(config.repo.worktree_dir),
+            branch_template=config.repo.branch_template,
+            base_branch=config.repo.base_branch,
+        )
         try:
-            sessions = Sessions(config.tmux.socket, width=config.tmux.width,
-                                height=config.tmux.height)
-            yield Reconciler(config, store, github, sessions, worktrees, profile, settle=settle,
-                             token=token)
+            sessions = Sessions(
+                config.tmux.socket, width=config.tmux.width, height=config.tmux.height
+            )
+            yield Reconciler(
+                config, store, github, sessions, worktrees, profile, settle=settle, token=token
+            )
         finally:
             worktrees.close()
     finally:

@@ -88,8 +88,11 @@ def _state_path(args, config) -> Path:
     from controller.app import state_dir
     from controller.commands_state import check_state_dir
 
-    named_by = (f"--state-dir {args.state_dir}" if args.state_dir
-                else f"state_dir in {args.config or config_module.DEFAULT_PATH}")
+    named_by = (
+        f"--state-dir {args.state_dir}"
+        if args.state_dir
+        else f"state_dir in {args.config or config_module.DEFAULT_PATH}"
+    )
     return check_state_dir(state_dir(config, args.state_dir), named_by)
 
 
@@ -124,8 +127,9 @@ def cmd_init(args) -> int:
     else:
         # A JSON string is a double-quoted YAML scalar: the value is written exactly.
         text = INIT_TEMPLATE.format(repo=json.dumps(args.repo or ""))
-        config = config_module.from_mapping(yaml.safe_load(text), str(path),
-                                            base_dir=path.resolve().parent)
+        config = config_module.from_mapping(
+            yaml.safe_load(text), str(path), base_dir=path.resolve().parent
+        )
     state = _state_path(args, config)
     if text is None:
         print(f"{path} exists; left as it is")
@@ -133,8 +137,10 @@ def cmd_init(args) -> int:
         try:
             path.write_text(text, encoding="utf-8")
         except OSError as error:
-            raise UsageError(f"{path}: cannot be written ({error.strerror}); give --config "
-                             "a path in an existing folder this user may write") from None
+            raise UsageError(
+                f"{path}: cannot be written ({error.strerror}); give --config "
+                "a path in an existing folder this user may write"
+            ) from None
         print(f"wrote {path}")
     Store.open(state)
     print(f"state directory ready: {state}")
@@ -153,8 +159,10 @@ def _enter_lock(store, wait: bool, stop: threading.Event | None = None):
             return manager
         except LockHeld as error:
             if not wait:
-                raise UsageError(f"{error}; stop it first, use another state directory, or "
-                                 "add --wait to wait for it") from None
+                raise UsageError(
+                    f"{error}; stop it first, use another state directory, or "
+                    "add --wait to wait for it"
+                ) from None
             if str(error) != said:
                 said = str(error)
                 log.info("waiting for the lock: %s", error)
@@ -207,9 +215,14 @@ def cmd_run(args) -> int:
         lock = _enter_lock(reconciler.store, args.wait, stop)
         if lock is None:
             return 0  # stopped while waiting for the lock
-        log.info("controller running on %s (GitHub %s, every %ss; tmux socket %s); "
-                 "SIGINT or SIGTERM stops it, agents keep running", state,
-                 config.github.repo, config.github.poll_interval_s, config.tmux.socket)
+        log.info(
+            "controller running on %s (GitHub %s, every %ss; tmux socket %s); "
+            "SIGINT or SIGTERM stops it, agents keep running",
+            state,
+            config.github.repo,
+            config.github.poll_interval_s,
+            config.tmux.socket,
+        )
         try:
             run_forever(
                 lambda refresh: reconciler.run_pass(refresh_github=refresh),
@@ -238,8 +251,10 @@ def cmd_doctor(args) -> int:
     if args.config or config_module.DEFAULT_PATH.exists():
         notes.append(f"config: {args.config or config_module.DEFAULT_PATH} is valid")
     else:
-        notes.append(f"config: no {config_module.DEFAULT_PATH} here; the defaults apply "
-                     "(`controller init` writes one)")
+        notes.append(
+            f"config: no {config_module.DEFAULT_PATH} here; the defaults apply "
+            "(`controller init` writes one)"
+        )
     check(bool(shutil.which("tmux")), "tmux: found", "tmux: not found; install tmux")
     check(bool(shutil.which("git")), "git: found", "git: not found; install git")
     from controller import screens
@@ -248,8 +263,12 @@ def cmd_doctor(args) -> int:
         profile = screens.load_profile(config.agent.profile)
         command = config.agent.command.split()[:1] if config.agent.command else profile.command[:1]
         found = bool(command) and bool(shutil.which(command[0]))
-        check(found, f"agent: {command[0]} found", f"agent: {command[0] if command else '?'} "
-              "not found on PATH; install it or set agent.command")
+        check(
+            found,
+            f"agent: {command[0]} found",
+            f"agent: {command[0] if command else '?'} "
+            "not found on PATH; install it or set agent.command",
+        )
     except Exception as error:
         problems.append(f"agent profile: {error}")
     from controller import prompts
@@ -260,8 +279,11 @@ def cmd_doctor(args) -> int:
         check(not lacking, f"prompts: {folder}", f"prompts: {lacking}")
     except config_module.ConfigError as error:
         problems.append(f"prompts: {error}")
-    check(bool(config.github.repo), f"github.repo: {config.github.repo}",
-          "github.repo: not set; write OWNER/NAME in controller.yaml")
+    check(
+        bool(config.github.repo),
+        f"github.repo: {config.github.repo}",
+        "github.repo: not set; write OWNER/NAME in controller.yaml",
+    )
     from controller.github import GitHub, resolve_token
 
     token = resolve_token()
@@ -273,8 +295,10 @@ def cmd_doctor(args) -> int:
                 login = github.viewer()
                 repo = github.repository()
                 notes.append(f"github: {config.github.api_url} answers; token is {login}")
-                notes.append(f"repository: {repo.get('full_name')} "
-                             f"(default branch {repo.get('default_branch')})")
+                notes.append(
+                    f"repository: {repo.get('full_name')} "
+                    f"(default branch {repo.get('default_branch')})"
+                )
         except Exception as error:
             problems.append(f"github: {error}")
     for line in notes:
@@ -287,8 +311,13 @@ def cmd_doctor(args) -> int:
 def cmd_demo(args) -> int:
     from controller.sandbox import demo
 
-    return demo.main(issues=args.issues, agent=args.agent, directory=args.dir,
-                     timeout=args.timeout, keep=args.keep)
+    return demo.main(
+        issues=args.issues,
+        agent=args.agent,
+        directory=args.dir,
+        timeout=args.timeout,
+        keep=args.keep,
+    )
 
 
 def _count_of(most: int):
@@ -304,14 +333,20 @@ def _count_of(most: int):
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("init", help="write a commented controller.yaml")
-    parser.add_argument("--repo", type=repo_name, default=None, metavar="OWNER/NAME",
-                        help="OWNER/NAME to put in a new file (an existing file is not changed)")
+    parser.add_argument(
+        "--repo",
+        type=repo_name,
+        default=None,
+        metavar="OWNER/NAME",
+        help="OWNER/NAME to put in a new file (an existing file is not changed)",
+    )
     parser.set_defaults(func=cmd_init)
 
     parser = subparsers.add_parser("reconcile", help="one pass: observe, decide, act, record")
     parser.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
-    parser.add_argument("--issue", type=issue_number, default=None, metavar="N",
-                        help="only this issue")
+    parser.add_argument(
+        "--issue", type=issue_number, default=None, metavar="N", help="only this issue"
+    )
     parser.add_argument("--wait", action="store_true", help="wait for another controller")
     parser.set_defaults(func=cmd_reconcile)
 
@@ -325,13 +360,23 @@ def register(subparsers) -> None:
     from controller.sandbox.issues import ISSUES
 
     parser = subparsers.add_parser("demo", help="the whole job on the embedded sandbox")
-    parser.add_argument("--issues", type=_count_of(len(ISSUES)), default=3, metavar="K",
-                        help=f"how many issues to file, 1 to {len(ISSUES)} (default 3)")
+    parser.add_argument(
+        "--issues",
+        type=_count_of(len(ISSUES)),
+        default=3,
+        metavar="K",
+        help=f"how many issues to file, 1 to {len(ISSUES)} (default 3)",
+    )
     parser.add_argument("--agent", choices=("scripted", "claude"), default="scripted")
     parser.add_argument("--dir", default=None, help="where to keep everything it makes")
-    parser.add_argument("--timeout", type=positive_seconds, default=600.0, metavar="SECONDS",
-                        help="give up after this many seconds, more than 0 (default 600)")
-    parser.add_argument("--keep", action="store_true",
-                        help="leave the agents' tmux server running at the end")
+    parser.add_argument(
+        "--timeout",
+        type=positive_seconds,
+        default=600.0,
+        metavar="SECONDS",
+        help="give up after this many seconds, more than 0 (default 600)",
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="leave the agents' tmux server running at the end"
+    )
     parser.set_defaults(func=cmd_demo)
-

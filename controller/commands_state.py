@@ -38,8 +38,11 @@ def register(subparsers) -> None:
     force = subparsers.add_parser("force", help="move an issue to any state, recorded as forced")
     force.add_argument("issue", type=issue_number, metavar="N", help="issue number")
     force.add_argument("state", metavar="STATE", help="one of: " + ", ".join(machine.STATES))
-    force.add_argument("--reason", default=DEFAULT_REASON,
-                       help=f"why (goes into the history; default {DEFAULT_REASON!r})")
+    force.add_argument(
+        "--reason",
+        default=DEFAULT_REASON,
+        help=f"why (goes into the history; default {DEFAULT_REASON!r})",
+    )
     force.set_defaults(func=cmd_force)
 
     graph = subparsers.add_parser("graph", help="the state machine as a Mermaid diagram")
@@ -75,14 +78,34 @@ def check_state_dir(path: Path, named_by: str) -> Path:
 
 def _row(issue: int, loaded: Record | InvalidFile, store: Store) -> dict:
     if isinstance(loaded, InvalidFile):
-        return {"issue": loaded.issue, "file": loaded.path, "state": None, "title": None,
-                "since": None, "branch": None, "session": None, "pr": None, "ci": None,
-                "error": loaded.error, "retry_at": None, "needs_person": True}
-    return {"issue": loaded.issue, "file": str(store.path(issue)), "state": loaded.state,
-            "title": loaded.title, "since": loaded.since, "branch": loaded.branch,
-            "session": loaded.session, "pr": loaded.pr, "ci": loaded.ci,
-            "error": loaded.error, "retry_at": loaded.retry_at,
-            "needs_person": needs_person(loaded)}
+        return {
+            "issue": loaded.issue,
+            "file": loaded.path,
+            "state": None,
+            "title": None,
+            "since": None,
+            "branch": None,
+            "session": None,
+            "pr": None,
+            "ci": None,
+            "error": loaded.error,
+            "retry_at": None,
+            "needs_person": True,
+        }
+    return {
+        "issue": loaded.issue,
+        "file": str(store.path(issue)),
+        "state": loaded.state,
+        "title": loaded.title,
+        "since": loaded.since,
+        "branch": loaded.branch,
+        "session": loaded.session,
+        "pr": loaded.pr,
+        "ci": loaded.ci,
+        "error": loaded.error,
+        "retry_at": loaded.retry_at,
+        "needs_person": needs_person(loaded),
+    }
 
 
 def needs_person(record: Record) -> bool:
@@ -139,7 +162,7 @@ def cmd_status(args) -> int:
             if column == "error" and value:
                 # An invalid file's message starts with its path, said in full below.
                 if row["state"] is None and value.startswith(row["file"]):
-                    value = value[len(row["file"]):].lstrip(": ")
+                    value = value[len(row["file"]) :].lstrip(": ")
                 value = _shorten(value, _ERROR_WIDTH)
             cells.append("-" if value in (None, "") else str(value))
         table.append(cells)
@@ -147,16 +170,21 @@ def cmd_status(args) -> int:
             problems.append(row["error"])
     widths = [max(len(line[i]) for line in table) for i in range(len(_COLUMNS) - 1)]
     for line in table:
-        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=False))
-              + "  " + line[-1])
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=False))
+            + "  "
+            + line[-1]
+        )
     for problem in problems:
         print(f"invalid: {problem}")
     for line in misnamed:
         print(f"ignored: {line}")
     waiting = [f"#{row['issue']}" for row in rows if row["needs_person"]]
     if waiting:
-        print(f"needs a person: {', '.join(waiting)} (the ERROR column and "
-              "`controller status --json` say why)")
+        print(
+            f"needs a person: {', '.join(waiting)} (the ERROR column and "
+            "`controller status --json` say why)"
+        )
     return 0
 
 
@@ -168,8 +196,10 @@ def cmd_history(args) -> int:
         raise UsageError(f"no state file and no history for #{args.issue} in {store.state_dir}")
     if not entries:
         print(f"#{args.issue} has no recorded transitions yet")
-    steps = [f"{entry.source} -> {entry.dest}" + (" (forced)" if entry.forced else "")
-             for entry in entries]
+    steps = [
+        f"{entry.source} -> {entry.dest}" + (" (forced)" if entry.forced else "")
+        for entry in entries
+    ]
     width = max(map(len, steps), default=0)
     for entry, step in zip(entries, steps, strict=True):
         print(f"{entry.at}  {step.ljust(width)}  {entry.reason}".rstrip())
@@ -181,9 +211,7 @@ def cmd_history(args) -> int:
 
 def cmd_force(args) -> int:
     if not machine.is_valid_state(args.state):
-        raise UsageError(
-            f"unknown state {args.state!r}; valid states: {', '.join(machine.STATES)}"
-        )
+        raise UsageError(f"unknown state {args.state!r}; valid states: {', '.join(machine.STATES)}")
     store = Store(state_dir(args))
     if store.load(args.issue) is None:
         raise UsageError(
@@ -197,8 +225,7 @@ def cmd_force(args) -> int:
     except StoreError as error:
         raise UsageError(str(error)) from None
     source = before.state if isinstance(before, Record) else "?"
-    print(f"#{record.issue} {source} -> {record.state} (forced): {record.reason}",
-          file=sys.stdout)
+    print(f"#{record.issue} {source} -> {record.state} (forced): {record.reason}", file=sys.stdout)
     return 0
 
 

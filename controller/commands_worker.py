@@ -33,7 +33,8 @@ def register(subparsers) -> None:
     )
     classify.add_argument("file", help="the capture (capture-pane -p)")
     classify.add_argument(
-        "--agent", default=None,
+        "--agent",
+        default=None,
         help="profile name or YAML path (default: the configuration's agent.profile)",
     )
     classify.add_argument("--ansi", default=None, help="the same capture taken with -e")
@@ -44,9 +45,12 @@ def register(subparsers) -> None:
 
     peek = subparsers.add_parser("peek", help="print the current screen of an issue's agent")
     peek.add_argument("number", type=issue_number, metavar="N", help="issue number")
-    peek.add_argument("--raw", action="store_true",
-                      help="print the screen as it is: by default anything that looks like a "
-                           "credential is masked")
+    peek.add_argument(
+        "--raw",
+        action="store_true",
+        help="print the screen as it is: by default anything that looks like a "
+        "credential is masked",
+    )
     peek.set_defaults(func=_peek)
 
     attach = subparsers.add_parser("attach", help="attach to an issue's agent session")
@@ -84,8 +88,9 @@ def _read(path_text: str, what: str) -> str:
                 )
             raw = handle.read(MAX_CAPTURE_BYTES + 1)
     except FileNotFoundError:
-        raise UsageError(f"{path}: no such {what} file; save one with "
-                         "`tmux capture-pane -p -t TARGET > FILE`") from None
+        raise UsageError(
+            f"{path}: no such {what} file; save one with `tmux capture-pane -p -t TARGET > FILE`"
+        ) from None
     except IsADirectoryError:
         raise UsageError(f"{path} is a folder, not a {what} file") from None
     except OSError as error:
@@ -93,13 +98,17 @@ def _read(path_text: str, what: str) -> str:
     if len(raw) > MAX_CAPTURE_BYTES:  # grew while it was read, or not a regular file
         raise UsageError(f"{path}: more than {MAX_CAPTURE_BYTES} bytes, too big for a {what}")
     if not raw:
-        raise UsageError(f"{path} is empty; a {what} holds the text of a screen "
-                         "(`tmux capture-pane -p -t TARGET > FILE`)")
+        raise UsageError(
+            f"{path} is empty; a {what} holds the text of a screen "
+            "(`tmux capture-pane -p -t TARGET > FILE`)"
+        )
     text = raw.decode("utf-8", errors="replace")
     # A screen is text: a NUL byte, or bytes that are mostly not UTF-8, mean another file.
     if b"\0" in raw or text.count("\ufffd") > len(text) // 20:
-        raise UsageError(f"{path} is not a text capture; give the output of "
-                         "`tmux capture-pane -p -t TARGET > FILE`")
+        raise UsageError(
+            f"{path} is not a text capture; give the output of "
+            "`tmux capture-pane -p -t TARGET > FILE`"
+        )
     return text
 
 

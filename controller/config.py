@@ -202,8 +202,10 @@ def _check_value(where: str, annotation: Any, value: Any) -> Any:
     if annotation in (int, float) and isinstance(value, bool):
         raise ConfigError(f"{where} must be {_type_name(annotation)}, not {value!r}")
     if not isinstance(value, annotation):
-        raise ConfigError(f"{where} must be {_type_name(annotation)}, not {value!r}"
-                          f"{_number_hint(annotation, value)}")
+        raise ConfigError(
+            f"{where} must be {_type_name(annotation)}, not {value!r}"
+            f"{_number_hint(annotation, value)}"
+        )
     return value
 
 
@@ -257,11 +259,13 @@ def _build(cls: type, data: Any, where: str, source: str) -> Any:
         if choices and data[name] not in choices:
             # Checked before the type, so `permission: yes` (which YAML reads as true)
             # is told the choices rather than "must be string".
-            hint = (" (YAML reads an unquoted yes, no, on or off as true or false)"
-                    if isinstance(data[name], bool) else "")
+            hint = (
+                " (YAML reads an unquoted yes, no, on or off as true or false)"
+                if isinstance(data[name], bool)
+                else ""
+            )
             raise ConfigError(
-                f"{source}: {key} must be one of {', '.join(choices)}, "
-                f"not {data[name]!r}{hint}"
+                f"{source}: {key} must be one of {', '.join(choices)}, not {data[name]!r}{hint}"
             )
         try:
             values[name] = _check_value(key, annotation, data[name])
@@ -272,15 +276,24 @@ def _build(cls: type, data: Any, where: str, source: str) -> Any:
 
 # Intervals, timeouts and sizes that must be more than zero, and those that may be zero.
 _POSITIVE = (
-    ("github", "poll_interval_s"), ("github", "timeout_s"), ("tmux", "poll_interval_s"),
-    ("tmux", "width"), ("tmux", "height"), ("policy", "hang_after_s"),
+    ("github", "poll_interval_s"),
+    ("github", "timeout_s"),
+    ("tmux", "poll_interval_s"),
+    ("tmux", "width"),
+    ("tmux", "height"),
+    ("policy", "hang_after_s"),
 )
 # A stall threshold of zero is meaningful: an idle agent is nudged at once.
 _NOT_NEGATIVE = (
-    ("policy", "stall_after_s"), ("github", "no_checks_grace_s"), ("policy", "settle_s"),
+    ("policy", "stall_after_s"),
+    ("github", "no_checks_grace_s"),
+    ("policy", "settle_s"),
     ("policy", "retry_backoff_s"),
-    ("policy", "retry_backoff_max_s"), ("policy", "max_workers"), ("policy", "max_nudges"),
-    ("policy", "max_spawns"), ("policy", "max_ci_attempts"),
+    ("policy", "retry_backoff_max_s"),
+    ("policy", "max_workers"),
+    ("policy", "max_nudges"),
+    ("policy", "max_spawns"),
+    ("policy", "max_ci_attempts"),
 )
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
@@ -319,16 +332,28 @@ def _validate(config: Config, source: str) -> None:
         except ValueError:
             raise ConfigError(
                 f"{source}: github.created_since must be a date (YYYY-MM-DD, such as "
-                f"2024-05-01), \"today\" or empty, not {since!r}"
+                f'2024-05-01), "today" or empty, not {since!r}'
             ) from None
     if config.github.repo and config.github.repo.count("/") != 1:
         raise ConfigError(
             f"{source}: github.repo must look like OWNER/NAME, not {config.github.repo!r}"
         )
-    _check_template(source, "repo.branch_template", config.repo.branch_template,
-                    ("number", "suffix"), _BAD_BRANCH, "a git branch name")
-    _check_template(source, "tmux.session_template", config.tmux.session_template,
-                    ("number",), _BAD_SESSION, "a tmux session name")
+    _check_template(
+        source,
+        "repo.branch_template",
+        config.repo.branch_template,
+        ("number", "suffix"),
+        _BAD_BRANCH,
+        "a git branch name",
+    )
+    _check_template(
+        source,
+        "tmux.session_template",
+        config.tmux.session_template,
+        ("number",),
+        _BAD_SESSION,
+        "a tmux session name",
+    )
     socket = config.tmux.socket
     if not socket or "/" in socket or len(socket) > 64 or not socket.isprintable():
         raise ConfigError(
@@ -348,27 +373,38 @@ _BAD_BRANCH = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//|^[/.-]|[/.]$|\.l
 _BAD_SESSION = re.compile(r"[\x00-\x20\x7f:.]")
 
 
-def _check_template(source: str, key: str, template: str, fields: tuple[str, ...],
-                    bad: re.Pattern[str], what: str) -> None:
+def _check_template(
+    source: str, key: str, template: str, fields: tuple[str, ...], bad: re.Pattern[str], what: str
+) -> None:
     """A template must name {number}, only known fields, and give a usable name."""
     allowed = ", ".join(f"{{{name}}}" for name in fields)
     try:
         parsed = list(string.Formatter().parse(template))
     except ValueError as error:
-        raise ConfigError(f"{source}: {key} {template!r} is not a valid template ({error}); "
-                          f"write literal text and {allowed}") from None
+        raise ConfigError(
+            f"{source}: {key} {template!r} is not a valid template ({error}); "
+            f"write literal text and {allowed}"
+        ) from None
     for _text, name, spec, conversion in parsed:
         if name is not None and (name not in fields or spec or conversion):
-            used = "{" + name + (f"!{conversion}" if conversion else "") + \
-                (f":{spec}" if spec else "") + "}"
-            raise ConfigError(f"{source}: {key} {template!r} uses {used}; it may use only "
-                              f"{allowed}, written just so")
+            used = (
+                "{"
+                + name
+                + (f"!{conversion}" if conversion else "")
+                + (f":{spec}" if spec else "")
+                + "}"
+            )
+            raise ConfigError(
+                f"{source}: {key} {template!r} uses {used}; it may use only "
+                f"{allowed}, written just so"
+            )
     if "number" not in {name for _text, name, _spec, _conv in parsed}:
         raise ConfigError(f"{source}: {key} must contain {{number}}, such as {template}-{{number}}")
     example = template.format(number=42, suffix="a")
     if bad.search(example):
-        raise ConfigError(f"{source}: {key} {template!r} gives {example!r} for issue 42, "
-                          f"which is not {what}")
+        raise ConfigError(
+            f"{source}: {key} {template!r} gives {example!r} for issue 42, which is not {what}"
+        )
 
 
 def from_mapping(data: Any, source: str = "<config>", base_dir: str | Path = ".") -> Config:
@@ -381,8 +417,9 @@ def from_mapping(data: Any, source: str = "<config>", base_dir: str | Path = "."
 DEFAULT_PATH = Path("controller.yaml")
 
 
-def _refuse_duplicate_keys(node: Any, source: str, where: str = "",
-                           seen_nodes: set[int] | None = None) -> None:
+def _refuse_duplicate_keys(
+    node: Any, source: str, where: str = "", seen_nodes: set[int] | None = None
+) -> None:
     """A key written twice in one mapping: YAML would keep the last one silently.
 
     An alias shares its anchor's node, so each node is looked at once: a node that
@@ -399,8 +436,10 @@ def _refuse_duplicate_keys(node: Any, source: str, where: str = "",
             key = f"{where}.{key_node.value}" if where else str(key_node.value)
             line = key_node.start_mark.line + 1
             if key in seen:
-                raise ConfigError(f"{source}: line {line}: the key {key} appears twice (first "
-                                  f"on line {seen[key]}); keep one of them")
+                raise ConfigError(
+                    f"{source}: line {line}: the key {key} appears twice (first "
+                    f"on line {seen[key]}); keep one of them"
+                )
             seen[key] = line
             _refuse_duplicate_keys(value_node, source, key, seen_nodes)
     elif isinstance(node, yaml.SequenceNode):
@@ -431,8 +470,10 @@ def load(path: str | Path | None, *, required: bool = False) -> Config:
         problem = getattr(error, "problem", None) or str(error)
         raise ConfigError(f"{path}:{line}: not valid YAML: {problem}") from None
     except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory, not a configuration file; name the "
-                          "YAML file itself (such as controller.yaml)") from None
+        raise ConfigError(
+            f"{path}: is a directory, not a configuration file; name the "
+            "YAML file itself (such as controller.yaml)"
+        ) from None
     except UnicodeDecodeError as error:
         raise ConfigError(
             f"{path}: is not UTF-8 text (byte 0x{error.object[error.start]:02x} at offset "
@@ -440,8 +481,9 @@ def load(path: str | Path | None, *, required: bool = False) -> Config:
             "as UTF-8"
         ) from None
     except OSError as error:
-        raise ConfigError(f"{path}: cannot be read ({error.strerror}); check that this user "
-                          "may read it") from None
+        raise ConfigError(
+            f"{path}: cannot be read ({error.strerror}); check that this user may read it"
+        ) from None
     return from_mapping(data, str(path), base_dir=path.resolve().parent)
 
 

@@ -21,8 +21,10 @@ from controller.observation import IssueView, Observation, PaneView
 from controller.record import Record, parse_iso, utc_now_iso
 
 # The error of an issue GitHub does not show; cleared when it shows the issue again.
-NOT_FOUND = ("not found on GitHub: a wrong number in a hand-written file, or an issue "
-             "deleted or moved; fix the file, or force closed")
+NOT_FOUND = (
+    "not found on GitHub: a wrong number in a hand-written file, or an issue "
+    "deleted or moved; fix the file, or force closed"
+)
 # States in which an issue holds a worker slot (a worktree and, usually, an agent).
 ACTIVE_STATES = ("worktree", "spawned", "working", "stalled", "pr-open", "ci-green")
 # States in which an agent is expected to be running in its session.
@@ -71,15 +73,21 @@ class Context:
     may_start: frozenset[int] = frozenset()
 
 
-def worker_slots(records: list[Record], issues: dict[int, IssueView], max_workers: int
-                 ) -> frozenset[int]:
+def worker_slots(
+    records: list[Record], issues: dict[int, IssueView], max_workers: int
+) -> frozenset[int]:
     """The discovered issues that may start now: oldest first, up to the free slots."""
     active = sum(1 for r in records if r.state in ACTIVE_STATES)
     free = max(0, max_workers - active)
     # Only an issue that can start may take a slot: one GitHub does not show (a typo'd
     # hand-written file) or shows closed would hold it and never start.
-    waiting = [r for r in records if r.state == "discovered"
-               and (view := issues.get(r.issue)) is not None and view.state == "open"]
+    waiting = [
+        r
+        for r in records
+        if r.state == "discovered"
+        and (view := issues.get(r.issue)) is not None
+        and view.state == "open"
+    ]
 
     def age(record: Record) -> tuple[str, int]:
         view = issues.get(record.issue)
@@ -147,8 +155,9 @@ def decide(record: Record, obs: Observation, ctx: Context) -> Step | None:
     return handler(record, view, pane, obs, ctx) if handler else None
 
 
-def _closed(record: Record, view: IssueView | None, pane: PaneView | None,
-            obs: Observation) -> Step | None:
+def _closed(
+    record: Record, view: IssueView | None, pane: PaneView | None, obs: Observation
+) -> Step | None:
     if pane is not None or record.issue in obs.worktrees:
         return Step(reason="agent stopped, worktree removed", action="cleanup")
     if view is None or view.state != "open" or not view.eligible:
@@ -158,8 +167,11 @@ def _closed(record: Record, view: IssueView | None, pane: PaneView | None,
         reopened_after = view.state_reason == "reopened" and _after(view.updated_at, record.since)
         if not reopened_after:
             return None
-        return Step(reason="issue reopened on GitHub after it was closed by hand",
-                    dest="discovered", fields=_fresh_run_fields())
+        return Step(
+            reason="issue reopened on GitHub after it was closed by hand",
+            dest="discovered",
+            fields=_fresh_run_fields(),
+        )
     return Step(reason="issue reopened", dest="discovered", fields=_fresh_run_fields())
 
 
@@ -176,14 +188,27 @@ _NO_AGENT: dict[str, Any] = {"session": None, "pane": None, "pane_since": None}
 
 def _fresh_run_fields() -> dict[str, Any]:
     """A new run of the agent: counters reset, the old pull request left as history."""
-    return {"nudges": 0, "spawns": 0, "ci_failures": 0, "ci": None, "ci_failed": [],
-            "head": None, "pane": None, "pane_since": None, "error": None,
-            "retry_at": None, "attempts": 0, "branch": None, "worktree": None,
-            "session": None, "pr": None, "pr_url": None}
+    return {
+        "nudges": 0,
+        "spawns": 0,
+        "ci_failures": 0,
+        "ci": None,
+        "ci_failed": [],
+        "head": None,
+        "pane": None,
+        "pane_since": None,
+        "error": None,
+        "retry_at": None,
+        "attempts": 0,
+        "branch": None,
+        "worktree": None,
+        "session": None,
+        "pr": None,
+        "pr_url": None,
+    }
 
 
-def _make_forced_state_real(record: Record, pane: PaneView | None, obs: Observation
-                            ) -> Step | None:
+def _make_forced_state_real(record: Record, pane: PaneView | None, obs: Observation) -> Step | None:
     """A state forced by hand: bring the world to match it, once."""
     n = record.issue
     if record.state == "discovered":
@@ -191,15 +216,23 @@ def _make_forced_state_real(record: Record, pane: PaneView | None, obs: Observat
             return Step(reason="forced discovered: starting over", action="stop_agent")
         if n in obs.worktrees:
             return Step(reason="forced discovered: starting over", action="remove_worktree")
-        return Step(reason="forced discovered: starting over", forced_done=True,
-                    fields=_fresh_run_fields())
+        return Step(
+            reason="forced discovered: starting over", forced_done=True, fields=_fresh_run_fields()
+        )
     if record.state == "worktree" and pane is not None:
-        return Step(reason="forced worktree: agent stopped before a respawn",
-                    action="stop_agent", forced_done=True)
+        return Step(
+            reason="forced worktree: agent stopped before a respawn",
+            action="stop_agent",
+            forced_done=True,
+        )
     if record.state == "spawned":
-        return Step(reason="forced spawned: agent restarted", action="launch",
-                    args={"restart": True}, forced_done=True,
-                    fields={"spawns": record.spawns + 1, "pane": None, "pane_since": None})
+        return Step(
+            reason="forced spawned: agent restarted",
+            action="launch",
+            args={"restart": True},
+            forced_done=True,
+            fields={"spawns": record.spawns + 1, "pane": None, "pane_since": None},
+        )
     return Step(reason=f"forced {record.state} accepted", forced_done=True)
 
 
@@ -220,18 +253,30 @@ def _pull_request_progress(record: Record, obs: Observation) -> Step | None:
         known = record.pr == pull.number
         if known and record.head == pull.head_sha and record.ci == "failure":
             return None  # the agent is fixing the checks; wait for a new head
-        reason = (f"new head {pull.head_sha[:7]} pushed to #{pull.number}" if known
-                  else f"pull request #{pull.number} opened from {pull.head_ref}")
-        return Step(reason=reason, dest="pr-open",
-                    fields={**pr_fields, "ci": ci.status if ci else None, "error": None})
+        reason = (
+            f"new head {pull.head_sha[:7]} pushed to #{pull.number}"
+            if known
+            else f"pull request #{pull.number} opened from {pull.head_ref}"
+        )
+        return Step(
+            reason=reason,
+            dest="pr-open",
+            fields={**pr_fields, "ci": ci.status if ci else None, "error": None},
+        )
     if ci is None or ci.head_sha != pull.head_sha:
         return None
     if record.state == "pr-open" and ci.status == "success":
-        return Step(reason=f"all checks passed on {pull.head_sha[:7]}", dest="ci-green",
-                    fields={**pr_fields, "ci": "success", "ci_failed": []})
+        return Step(
+            reason=f"all checks passed on {pull.head_sha[:7]}",
+            dest="ci-green",
+            fields={**pr_fields, "ci": "success", "ci_failed": []},
+        )
     if record.state == "ci-green" and ci.status == "pending":
-        return Step(reason=f"new head {pull.head_sha[:7]}, checks pending", dest="pr-open",
-                    fields={**pr_fields, "ci": "pending"})
+        return Step(
+            reason=f"new head {pull.head_sha[:7]}, checks pending",
+            dest="pr-open",
+            fields={**pr_fields, "ci": "pending"},
+        )
     return None
 
 
@@ -256,9 +301,12 @@ def _discovered(record, view, pane, obs, ctx) -> Step | None:
     if pull is not None and pull.state == "open":
         # Someone already opened a pull request for this issue: work on its branch, so
         # the agent adds to that pull request instead of opening a second one.
-        return Step(reason=f"worktree on {pull.head_ref}, the branch of pull request "
-                           f"#{pull.number}", action="ensure_worktree",
-                    args={"branch": pull.head_ref}, dest="worktree")
+        return Step(
+            reason=f"worktree on {pull.head_ref}, the branch of pull request #{pull.number}",
+            action="ensure_worktree",
+            args={"branch": pull.head_ref},
+            dest="worktree",
+        )
     return Step(reason="branch and worktree ready", action="ensure_worktree", dest="worktree")
 
 
@@ -268,8 +316,11 @@ def _worktree(record, view, pane, obs, ctx) -> Step | None:
     live = pane is not None and not pane.dead and pane.reading is not None
     if live and pane.reading.cls == "busy":
         # Nothing to do but note it, whatever the budget: the agent works after all.
-        return Step(reason="adopted a running agent", dest="spawned",
-                    fields={"pane": str(pane.reading), "error": None})
+        return Step(
+            reason="adopted a running agent",
+            dest="spawned",
+            fields={"pane": str(pane.reading), "error": None},
+        )
     if _starts_spent(record, ctx):
         return _starts_spent_step(record, ctx)
     if live and pane.reading.cls == "draft":
@@ -277,16 +328,20 @@ def _worktree(record, view, pane, obs, ctx) -> Step | None:
         # in the box is that prompt, so it is sent rather than typed again. Sending it is
         # a start, and tried only within the budget, as a failing one would be retried
         # on every pass otherwise.
-        return Step(reason="adopted an agent with the prompt unsent in its box; sent it",
-                    action="submit_draft", dest="spawned",
-                    fields={"spawns": record.spawns + 1, "pane": None,
-                            "pane_since": None, "error": None})
+        return Step(
+            reason="adopted an agent with the prompt unsent in its box; sent it",
+            action="submit_draft",
+            dest="spawned",
+            fields={"spawns": record.spawns + 1, "pane": None, "pane_since": None, "error": None},
+        )
     resume = record.spawns > 0
-    return Step(reason="agent started and prompt submitted" + (" (resumed)" if resume else ""),
-                action="launch", args={"resume": resume, "restart": bool(pane and pane.dead)},
-                dest="spawned",
-                fields={"spawns": record.spawns + 1, "pane": None, "pane_since": None,
-                        "error": None})
+    return Step(
+        reason="agent started and prompt submitted" + (" (resumed)" if resume else ""),
+        action="launch",
+        args={"resume": resume, "restart": bool(pane and pane.dead)},
+        dest="spawned",
+        fields={"spawns": record.spawns + 1, "pane": None, "pane_since": None, "error": None},
+    )
 
 
 def _starts_spent(record: Record, ctx: Context) -> bool:
@@ -295,8 +350,10 @@ def _starts_spent(record: Record, ctx: Context) -> bool:
 
 
 def _starts_spent_step(record: Record, ctx: Context) -> Step | None:
-    message = (f"respawn budget spent ({record.spawns} started, {record.attempts} failed "
-               f"to start, limit {ctx.max_spawns}); needs a person")
+    message = (
+        f"respawn budget spent ({record.spawns} started, {record.attempts} failed "
+        f"to start, limit {ctx.max_spawns}); needs a person"
+    )
     return _give_up(record, message)
 
 
@@ -305,8 +362,9 @@ def _agent_gone(record: Record, pane: PaneView | None) -> Step | None:
         return Step(reason="agent session is gone; respawn next", dest="worktree")
     if pane.dead or (pane.reading is not None and pane.reading.cls == "exited"):
         detail = f" ({pane.reading.detail})" if pane.reading and pane.reading.detail else ""
-        return Step(reason=f"agent exited{detail}; respawn next", action="stop_agent",
-                    dest="worktree")
+        return Step(
+            reason=f"agent exited{detail}; respawn next", action="stop_agent", dest="worktree"
+        )
     return None
 
 
@@ -329,26 +387,34 @@ def _blocked(record, pane, ctx, dest: str | None) -> Step | None:
     if reading.cls == "dialog":
         keys = ctx.dialog_keys.get(reading.detail or "")
         if keys:
-            return Step(reason=f"answered the {reading.detail} dialog", action="keys",
-                        args={"keys": list(keys)})
-        return _stall(record, dest, f"blocked on a {reading.detail or 'menu'} dialog; "
-                                    "needs a person", pane, ctx)
+            return Step(
+                reason=f"answered the {reading.detail} dialog",
+                action="keys",
+                args={"keys": list(keys)},
+            )
+        return _stall(
+            record,
+            dest,
+            f"blocked on a {reading.detail or 'menu'} dialog; needs a person",
+            pane,
+            ctx,
+        )
     if reading.cls == "draft":
         return Step(reason="submitted text left in the input box", action="submit_draft")
     if reading.cls == "login":
-        return _stall(record, dest, "needs a login; a person must sign the agent in",
-                      pane, ctx)
+        return _stall(record, dest, "needs a login; a person must sign the agent in", pane, ctx)
     if reading.cls == "permission":
         if ctx.permission == "accept" and ctx.permission_keys:
-            return Step(reason="accepted a permission prompt (policy: accept)",
-                        action="keys", args={"keys": list(ctx.permission_keys)})
-        return _stall(record, dest, "waiting on a permission prompt (policy: stall)",
-                      pane, ctx)
+            return Step(
+                reason="accepted a permission prompt (policy: accept)",
+                action="keys",
+                args={"keys": list(ctx.permission_keys)},
+            )
+        return _stall(record, dest, "waiting on a permission prompt (policy: stall)", pane, ctx)
     return None
 
 
-def _stall(record: Record, dest: str | None, why: str, pane: PaneView, ctx: Context
-           ) -> Step | None:
+def _stall(record: Record, dest: str | None, why: str, pane: PaneView, ctx: Context) -> Step | None:
     # Waiting for a person: a retry time left by an earlier failure would make the
     # stall read as something the controller retries by itself.
     fields = {**_pane_fields(record, pane, ctx.now), "error": why, "retry_at": None}
@@ -369,8 +435,9 @@ def _spawned(record, view, pane, obs, ctx) -> Step | None:
     if gone or pane.reading is None:
         return gone
     if pane.reading.cls == "busy":
-        return Step(reason="agent is working", dest="working",
-                    fields=_pane_fields(record, pane, ctx.now))
+        return Step(
+            reason="agent is working", dest="working", fields=_pane_fields(record, pane, ctx.now)
+        )
     blocked = _blocked(record, pane, ctx, "stalled")
     if blocked:
         return blocked
@@ -386,8 +453,11 @@ def _working(record, view, pane, obs, ctx) -> Step | None:
     if gone or pane.reading is None:
         return gone
     if _hung(pane, ctx):
-        return Step(reason=f"busy with no screen change for {pane.frozen_for:.0f}s",
-                    dest="stalled", fields=_pane_fields(record, pane, ctx.now))
+        return Step(
+            reason=f"busy with no screen change for {pane.frozen_for:.0f}s",
+            dest="stalled",
+            fields=_pane_fields(record, pane, ctx.now),
+        )
     if pane.reading.cls == "busy":
         fields = _pane_fields(record, pane, ctx.now)
         return Step(reason="agent is working", fields=fields) if fields else None
@@ -417,12 +487,18 @@ def _stalled(record, view, pane, obs, ctx) -> Step | None:
         if record.nudges >= ctx.max_nudges:
             message = f"hung, and the nudge budget is spent ({record.nudges}); needs a person"
             return _give_up(record, message)
-        return Step(reason=f"interrupted a hung agent ({record.nudges + 1}/{ctx.max_nudges})",
-                    action="keys", args={"keys": list(ctx.interrupt_keys)},
-                    fields={"nudges": record.nudges + 1, "pane_since": utc_now_iso(ctx.now)})
+        return Step(
+            reason=f"interrupted a hung agent ({record.nudges + 1}/{ctx.max_nudges})",
+            action="keys",
+            args={"keys": list(ctx.interrupt_keys)},
+            fields={"nudges": record.nudges + 1, "pane_since": utc_now_iso(ctx.now)},
+        )
     if pane.reading.cls == "busy":
-        return Step(reason="agent is working again", dest="working",
-                    fields={**_pane_fields(record, pane, ctx.now), "error": None})
+        return Step(
+            reason="agent is working again",
+            dest="working",
+            fields={**_pane_fields(record, pane, ctx.now), "error": None},
+        )
     blocked = _blocked(record, pane, ctx, None)
     if blocked or pane.reading.cls != "idle":
         return blocked
@@ -437,9 +513,12 @@ def _stalled(record, view, pane, obs, ctx) -> Step | None:
         message = f"nudge budget spent ({record.nudges}/{ctx.max_nudges}); needs a person"
         return _give_up(record, message)
     prompt = "nudge-continue" if record.nudges % 2 == 0 else "nudge-finish"
-    return Step(reason=f"nudged ({record.nudges + 1}/{ctx.max_nudges})", action="nudge",
-                args={"prompt": prompt},
-                fields={"nudges": record.nudges + 1, "pane_since": utc_now_iso(ctx.now)})
+    return Step(
+        reason=f"nudged ({record.nudges + 1}/{ctx.max_nudges})",
+        action="nudge",
+        args={"prompt": prompt},
+        fields={"nudges": record.nudges + 1, "pane_since": utc_now_iso(ctx.now)},
+    )
 
 
 def _pr_open(record, view, pane, obs, ctx) -> Step | None:
@@ -449,36 +528,52 @@ def _pr_open(record, view, pane, obs, ctx) -> Step | None:
     if pull is None or ci is None or ci.head_sha != pull.head_sha:
         return None
     if pull.state == "closed" and not pull.merged:
-        return Step(reason=f"pull request #{pull.number} closed without merging; agent told",
-                    action="nudge", args={"prompt": "nudge-finish"}, dest="working")
+        return Step(
+            reason=f"pull request #{pull.number} closed without merging; agent told",
+            action="nudge",
+            args={"prompt": "nudge-finish"},
+            dest="working",
+        )
     if ci.status != "failure" or record.head == pull.head_sha and record.ci == "failure":
         if ci.status != record.ci or record.head != pull.head_sha:
-            return Step(reason=f"checks {ci.status} on {pull.head_sha[:7]}",
-                        fields={"ci": ci.status, "head": pull.head_sha})
+            return Step(
+                reason=f"checks {ci.status} on {pull.head_sha[:7]}",
+                fields={"ci": ci.status, "head": pull.head_sha},
+            )
         return None
     names = [name for name, _ in ci.failed] or ["(unnamed check)"]
     failures = record.ci_failures + 1
-    fields = {"ci": "failure", "head": pull.head_sha, "ci_failed": names,
-              "ci_failures": failures}
+    fields = {"ci": "failure", "head": pull.head_sha, "ci_failed": names, "ci_failures": failures}
     if failures > ctx.max_ci_attempts:
-        message = (f"checks failed {failures} times (limit {ctx.max_ci_attempts}); "
-                   "left for a person")
-        return Step(reason=message, action="comment",
-                    args={"text": _give_up_comment(n, names, ctx.max_ci_attempts)},
-                    fields={**fields, "error": message})
+        message = f"checks failed {failures} times (limit {ctx.max_ci_attempts}); left for a person"
+        return Step(
+            reason=message,
+            action="comment",
+            args={"text": _give_up_comment(n, names, ctx.max_ci_attempts)},
+            fields={**fields, "error": message},
+        )
     summaries = "\n\n".join(f"### {name}\n{summary}".rstrip() for name, summary in ci.failed)
     if pane is None or pane.dead:
-        return Step(reason=f"checks failed: {', '.join(names)}; agent respawned to fix them",
-                    dest="worktree", fields=fields)
-    return Step(reason=f"checks failed: {', '.join(names)}; agent told", action="nudge",
-                args={"prompt": "ci-failed", "failed_checks": summaries or ", ".join(names)},
-                dest="working", fields={**fields, "pane_since": utc_now_iso(ctx.now)})
+        return Step(
+            reason=f"checks failed: {', '.join(names)}; agent respawned to fix them",
+            dest="worktree",
+            fields=fields,
+        )
+    return Step(
+        reason=f"checks failed: {', '.join(names)}; agent told",
+        action="nudge",
+        args={"prompt": "ci-failed", "failed_checks": summaries or ", ".join(names)},
+        dest="working",
+        fields={**fields, "pane_since": utc_now_iso(ctx.now)},
+    )
 
 
 def _give_up_comment(number: int, names: list[str], attempts: int) -> str:
-    return (f"The controller stopped asking the agent to fix the checks on #{number} after "
-            f"{attempts} attempts (failing: {', '.join(names)}). A person needs to look; "
-            "edit the issue's state file or run `controller force` to continue.")
+    return (
+        f"The controller stopped asking the agent to fix the checks on #{number} after "
+        f"{attempts} attempts (failing: {', '.join(names)}). A person needs to look; "
+        "edit the issue's state file or run `controller force` to continue."
+    )
 
 
 def _ci_green(record, view, pane, obs, ctx) -> Step | None:

@@ -45,12 +45,15 @@ def read(sessions, name: str, profile) -> Reading:
     if pane is None:
         return Reading("exited", "no-session")
     text = sessions.capture(name)
-    ansi = sessions.capture(name, ansi=True) if getattr(profile, "placeholder_dim", False) \
-        else None
-    command = pane.current_command if pane.dead else agent_command(
-        pane.current_command, pane.pid, getattr(profile, "exited_commands", ()))
-    return classify(text, profile, dead=pane.dead, current_command=command,
-                    title=pane.title, ansi=ansi)
+    ansi = sessions.capture(name, ansi=True) if getattr(profile, "placeholder_dim", False) else None
+    command = (
+        pane.current_command
+        if pane.dead
+        else agent_command(pane.current_command, pane.pid, getattr(profile, "exited_commands", ()))
+    )
+    return classify(
+        text, profile, dead=pane.dead, current_command=command, title=pane.title, ansi=ansi
+    )
 
 
 def _in_box(reading: Reading) -> bool:
@@ -85,8 +88,9 @@ def wait_ready(sessions, name: str, profile, *, timeout: float) -> Reading:
     return reading
 
 
-def _press_enter_until_submitted(sessions, name: str, profile, *, verify_timeout: float,
-                                 max_enters: int) -> DeliveryResult:
+def _press_enter_until_submitted(
+    sessions, name: str, profile, *, verify_timeout: float, max_enters: int
+) -> DeliveryResult:
     enter = (getattr(profile, "keys", {}) or {}).get("submit", "Enter")
     enters = 0
     deadline = time.monotonic() + verify_timeout
@@ -107,20 +111,36 @@ def _press_enter_until_submitted(sessions, name: str, profile, *, verify_timeout
         else:
             break
         log.info("pressed enter again in %s: the text still sat in the box", name)
-    return DeliveryResult(False, enters, f"the text stayed in the input box after {enters} "
-                                         f"Enter presses (screen reads {reading})")
+    return DeliveryResult(
+        False,
+        enters,
+        f"the text stayed in the input box after {enters} Enter presses (screen reads {reading})",
+    )
 
 
-def deliver(sessions, name: str, text: str, profile, *, ready_timeout: float = 30.0,
-            verify_timeout: float = 10.0, max_enters: int = 3) -> DeliveryResult:
+def deliver(
+    sessions,
+    name: str,
+    text: str,
+    profile,
+    *,
+    ready_timeout: float = 30.0,
+    verify_timeout: float = 10.0,
+    max_enters: int = 3,
+) -> DeliveryResult:
     """Paste `text` into the agent's input box and submit it once, checking each step."""
     reading = wait_ready(sessions, name, profile, timeout=ready_timeout)
     if reading.cls in FAILED:
-        return DeliveryResult(False, 0, f"the agent's screen reads {reading} before it took "
-                                        "a prompt")
+        return DeliveryResult(
+            False, 0, f"the agent's screen reads {reading} before it took a prompt"
+        )
     if not (reading.cls == "idle" and not reading.input_text):
-        return DeliveryResult(False, 0, f"the agent was not ready for a prompt within "
-                                        f"{ready_timeout:.0f}s: its screen reads {reading}")
+        return DeliveryResult(
+            False,
+            0,
+            f"the agent was not ready for a prompt within "
+            f"{ready_timeout:.0f}s: its screen reads {reading}",
+        )
 
     if (getattr(profile, "keys", {}) or {}).get("paste", "bracketed") == "literal":
         sessions.send_text(name, text)
@@ -129,26 +149,34 @@ def deliver(sessions, name: str, text: str, profile, *, ready_timeout: float = 3
     deadline = time.monotonic() + verify_timeout
     while not _in_box(reading):
         if time.monotonic() > deadline:
-            return DeliveryResult(False, 0, f"the pasted text never showed in the input box "
-                                            f"(screen reads {reading})")
+            return DeliveryResult(
+                False, 0, f"the pasted text never showed in the input box (screen reads {reading})"
+            )
         time.sleep(POLL_S)
         reading = read(sessions, name, profile)
 
-    result = _press_enter_until_submitted(sessions, name, profile,
-                                          verify_timeout=verify_timeout, max_enters=max_enters)
+    result = _press_enter_until_submitted(
+        sessions, name, profile, verify_timeout=verify_timeout, max_enters=max_enters
+    )
     if result.ok:
-        log.info("delivered a prompt of %d characters to %s with %d enter(s)", len(text), name,
-                 result.enters)
+        log.info(
+            "delivered a prompt of %d characters to %s with %d enter(s)",
+            len(text),
+            name,
+            result.enters,
+        )
     else:
         log.warning("prompt delivery to %s failed: %s", name, result.error)
     return result
 
 
-def submit_draft(sessions, name: str, profile, *, verify_timeout: float = 10.0,
-                 max_enters: int = 3) -> DeliveryResult:
+def submit_draft(
+    sessions, name: str, profile, *, verify_timeout: float = 10.0, max_enters: int = 3
+) -> DeliveryResult:
     """Submit text found sitting in the input box, then check that it went."""
-    return _press_enter_until_submitted(sessions, name, profile, verify_timeout=verify_timeout,
-                                        max_enters=max_enters)
+    return _press_enter_until_submitted(
+        sessions, name, profile, verify_timeout=verify_timeout, max_enters=max_enters
+    )
 
 
 __all__ = ["deliver", "submit_draft", "wait_ready", "read", "DeliveryResult"]

@@ -76,26 +76,31 @@ def main(argv: list[str]) -> int:
     try:
         text = _read_once(path)
     except OSError as error:
-        _say(f"cannot read the agent's environment file {path} ({error.strerror}); it is "
-             "used once and deleted, so this pane cannot be restarted by hand: let the "
-             "controller start the agent again")
+        _say(
+            f"cannot read the agent's environment file {path} ({error.strerror}); it is "
+            "used once and deleted, so this pane cannot be restarted by hand: let the "
+            "controller start the agent again"
+        )
         return NO_ENVIRONMENT
     env = _environment(text)
     if env is None:
-        _say(f"the agent's environment file {path} is not a JSON object of strings; "
-             "the controller writes it, so this is a bug there")
+        _say(
+            f"the agent's environment file {path} is not a JSON object of strings; "
+            "the controller writes it, so this is a bug there"
+        )
         return NO_ENVIRONMENT
 
     _restore_signals()
     try:
         os.execvpe(command[0], command, env)
     except FileNotFoundError:
-        _say(f"command not found: {command[0]!r}; check agent.command (or the profile's "
-             "command) and the agent's PATH")
+        _say(
+            f"command not found: {command[0]!r}; check agent.command (or the profile's "
+            "command) and the agent's PATH"
+        )
         return NOT_FOUND
     except OSError as error:
-        _say(f"cannot run {command[0]!r}: {error.strerror}; check that it is an "
-             "executable program")
+        _say(f"cannot run {command[0]!r}: {error.strerror}; check that it is an executable program")
         return NOT_RUNNABLE
     except ValueError as error:
         # A NUL in an argument or a variable, or '=' in a variable's name.

@@ -49,7 +49,12 @@ _BACKOFF_CAP_S = 30.0
 _CONNECT_RETRIES = 2
 
 _FAILED_CONCLUSIONS = {
-    "failure", "error", "cancelled", "timed_out", "action_required", "startup_failure",
+    "failure",
+    "error",
+    "cancelled",
+    "timed_out",
+    "action_required",
+    "startup_failure",
 }
 _PASSED_CONCLUSIONS = {"success", "neutral", "skipped"}
 _CLOSING_KEYWORD = re.compile(
@@ -141,8 +146,13 @@ def resolve_token(env: Any = os.environ) -> str | None:
         return None
     try:
         done = subprocess.run(
-            [gh, "auth", "token"], capture_output=True, text=True, timeout=5, env=dict(env),
-            stdin=subprocess.DEVNULL, check=False,
+            [gh, "auth", "token"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            check=False,
         )
     except (OSError, subprocess.TimeoutExpired):
         log.warning("gh auth token did not answer; no token from gh")
@@ -328,7 +338,9 @@ class GitHub:
                 "github.repo is not set; set it to OWNER/NAME in the configuration file"
             )
         return cls(
-            cfg.api_url, cfg.repo, token if token is not None else resolve_token(),
+            cfg.api_url,
+            cfg.repo,
+            token if token is not None else resolve_token(),
             timeout=cfg.timeout_s,
         )
 
@@ -450,7 +462,8 @@ class GitHub:
         if own:
             return min(own, key=preference)
         closing = [
-            p for p in pulls
+            p
+            for p in pulls
             if (p.state == "open" or p.merged) and number in closing_numbers(p.body, self.repo)
         ]
         return min(closing, key=preference) if closing else None
@@ -553,14 +566,21 @@ class GitHub:
                 limit = min(self.max_retries, _CONNECT_RETRIES) if refused else self.max_retries
                 if retryable and attempt < limit:
                     delay = self._backoff(attempt)
-                    log.debug("retried %s %s in %.1fs after %s", method, where["path"],
-                                delay, type(error).__name__)
+                    log.debug(
+                        "retried %s %s in %.1fs after %s",
+                        method,
+                        where["path"],
+                        delay,
+                        type(error).__name__,
+                    )
                     self._sleep(delay)
                     attempt += 1
                     continue
-                advice = ("nothing answers there: check github.api_url and the network"
-                          if refused else "check that the server is reachable or raise "
-                          "github.timeout_s")
+                advice = (
+                    "nothing answers there: check github.api_url and the network"
+                    if refused
+                    else "check that the server is reachable or raise github.timeout_s"
+                )
                 raise GitHubError(
                     f"GitHub {method} {where['path']} at {self.api_url} got no answer "
                     f"({type(error).__name__}) after {attempt + 1} attempt(s); {advice}",
@@ -585,8 +605,9 @@ class GitHub:
             delay = self._retry_delay(response, attempt, where)
             if delay is None:
                 raise self._error(response, where)
-            log.debug("retried %s %s in %.1fs after status %d", method, where["path"],
-                        delay, status)
+            log.debug(
+                "retried %s %s in %.1fs after status %d", method, where["path"], delay, status
+            )
             self._sleep(delay)
             attempt += 1
 
@@ -619,7 +640,8 @@ class GitHub:
             raise RateLimited(
                 f"GitHub rate limit nearly used up ({remaining} left) before {where['method']} "
                 f"{where['path']}; it resets in {left_s:.0f}s, so wait until then",
-                retry_at=reset, **where,
+                retry_at=reset,
+                **where,
             )
         limit = self._rate_limit or 5000
         if remaining >= limit * _PACE_BELOW:
@@ -629,10 +651,16 @@ class GitHub:
             raise RateLimited(
                 f"GitHub rate limit low ({remaining} left, resets in {left_s:.0f}s); "
                 f"{where['method']} {where['path']} deferred",
-                retry_at=now + interval, **where,
+                retry_at=now + interval,
+                **where,
             )
-        log.info("paced %s %s by %.1fs: %d requests left", where["method"], where["path"],
-                 interval, remaining)
+        log.info(
+            "paced %s %s by %.1fs: %d requests left",
+            where["method"],
+            where["path"],
+            interval,
+            remaining,
+        )
         self._sleep(interval)
 
     def _retry_delay(self, response: Any, attempt: int, where: dict) -> float | None:
@@ -644,7 +672,8 @@ class GitHub:
             retry_after is not None or "secondary rate limit" in message or status == 429
         )
         primary = (
-            status in (403, 429) and not secondary
+            status in (403, 429)
+            and not secondary
             and response.headers.get("x-ratelimit-remaining") == "0"
         )
         if primary:
@@ -652,7 +681,8 @@ class GitHub:
             raise RateLimited(
                 f"GitHub rate limit used up at {where['method']} {where['path']}; "
                 f"it resets in {max(0.0, reset - self._clock()):.0f}s, so wait until then",
-                retry_at=reset, **where,
+                retry_at=reset,
+                **where,
             )
         if not (status >= 500 or secondary):
             return None
@@ -662,7 +692,8 @@ class GitHub:
                 raise RateLimited(
                     f"GitHub secondary rate limit at {where['method']} {where['path']} "
                     f"after {attempt + 1} attempt(s); slow down and retry later",
-                    retry_at=self._clock() + wait, **where,
+                    retry_at=self._clock() + wait,
+                    **where,
                 )
             return None
         if retry_after is not None:
@@ -670,7 +701,8 @@ class GitHub:
                 raise RateLimited(
                     f"GitHub asked to wait {retry_after:.0f}s at {where['method']} "
                     f"{where['path']}; retry after that",
-                    retry_at=self._clock() + retry_after, **where,
+                    retry_at=self._clock() + retry_after,
+                    **where,
                 )
             return retry_after + random.uniform(0, min(1.0, self.backoff_s))
         return self._backoff(attempt)
@@ -690,7 +722,8 @@ class GitHub:
         }.get(status, "GitHub failed; try again later")
         return GitHubError(
             f"GitHub {where['method']} {where['path']} failed with {status} ({message}): {hint}",
-            status=status, **where,
+            status=status,
+            **where,
         )
 
     def _redact(self, text: str) -> str:

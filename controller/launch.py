@@ -109,9 +109,16 @@ def prepare_claude_code(*, number: int, worktree: Path, env: dict[str, str]) -> 
 PREPARERS: dict[str, Callable[..., None]] = {"claude-code": prepare_claude_code}
 
 
-def agent_launch(profile, config, *, number: int, worktree: Path, resume: bool = False,
-                 environ: Mapping[str, str] = os.environ, token: str | None = None
-                 ) -> tuple[list[str], dict[str, str]]:
+def agent_launch(
+    profile,
+    config,
+    *,
+    number: int,
+    worktree: Path,
+    resume: bool = False,
+    environ: Mapping[str, str] = os.environ,
+    token: str | None = None,
+) -> tuple[list[str], dict[str, str]]:
     """The agent's command and its complete environment, after running the preparer.
 
     `token` is the controller's own GitHub token (from wherever it was read); it is
@@ -125,8 +132,7 @@ def agent_launch(profile, config, *, number: int, worktree: Path, resume: bool =
         command = list(profile.command)
     if not command:
         raise LaunchError(
-            f"profile {profile.name!r} has no command and agent.command is empty; "
-            "set one of them"
+            f"profile {profile.name!r} has no command and agent.command is empty; set one of them"
         )
 
     env = {name: environ[name] for name in BASE_VARIABLES if name in environ}
@@ -161,5 +167,11 @@ def agent_launch(profile, config, *, number: int, worktree: Path, resume: bool =
     return command, env
 
 
-__all__ = ["agent_launch", "agent_home", "prepare_claude_code", "write_atomically",
-           "LaunchError", "PREPARERS"]
+__all__ = [
+    "agent_launch",
+    "agent_home",
+    "prepare_claude_code",
+    "write_atomically",
+    "LaunchError",
+    "PREPARERS",
+]

@@ -55,8 +55,9 @@ class ProcessTree:
         return self._tree
 
 
-def agent_command(current_command: str, pid: int | None, shells: Collection[str],
-                  tree: ProcessTree | None = None) -> str:
+def agent_command(
+    current_command: str, pid: int | None, shells: Collection[str], tree: ProcessTree | None = None
+) -> str:
     """What a pane runs, for the screen classifier.
 
     `current_command` is tmux's `#{pane_current_command}` and `pid` its `#{pane_pid}`.
@@ -69,8 +70,7 @@ def agent_command(current_command: str, pid: int | None, shells: Collection[str]
     return program_below(pid, shells, tree) or current_command
 
 
-def program_below(pid: int, shells: Collection[str],
-                  tree: ProcessTree | None = None) -> str | None:
+def program_below(pid: int, shells: Collection[str], tree: ProcessTree | None = None) -> str | None:
     """The name of the first live process at or below `pid` that is not a shell.
 
     Breadth first, so the wrapper's direct child wins over anything the agent started.
@@ -129,8 +129,13 @@ def _tree_from_proc() -> _Tree:
 
 def _tree_from_ps() -> _Tree | None:
     try:
-        result = subprocess.run(["ps", "-A", "-o", "pid=,ppid=,stat=,comm="],
-                                capture_output=True, text=True, timeout=5, check=False)
+        result = subprocess.run(
+            ["ps", "-A", "-o", "pid=,ppid=,stat=,comm="],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
     except (OSError, subprocess.SubprocessError) as error:
         log.debug("cannot list processes: %s", error)
         return None

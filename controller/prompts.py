@@ -71,8 +71,10 @@ def missing_templates(prompts_dir: Path) -> str | None:
     missing = [f"{name}.md" for name in TEMPLATES if not (folder / f"{name}.md").is_file()]
     if not missing:
         return None
-    return (f"{prompts_dir} lacks {', '.join(missing)}; copy them there from the shipped "
-            "prompts, or point prompts_dir at a folder that has them")
+    return (
+        f"{prompts_dir} lacks {', '.join(missing)}; copy them there from the shipped "
+        "prompts, or point prompts_dir at a folder that has them"
+    )
 
 
 def render(prompts_dir: Path, name: str, **values: object) -> str:
@@ -88,5 +90,4 @@ def render(prompts_dir: Path, name: str, **values: object) -> str:
     return fill(template, values, source=str(path)).strip() + "\n"
 
 
-__all__ = ["render", "fill", "sanitize_issue_text", "missing_templates", "PromptError",
-           "TEMPLATES"]
+__all__ = ["render", "fill", "sanitize_issue_text", "missing_templates", "PromptError", "TEMPLATES"]

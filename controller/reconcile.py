@@ -70,8 +70,19 @@ class _GitHubSnapshot:
 class Reconciler:
     """Holds the adapters for the life of a `controller run` (or one `reconcile`)."""
 
-    def __init__(self, config: Config, store, github, sessions, worktrees, profile,
-                 *, settle: bool = True, clock=None, token: str | None = None):
+    def __init__(
+        self,
+        config: Config,
+        store,
+        github,
+        sessions,
+        worktrees,
+        profile,
+        *,
+        settle: bool = True,
+        clock=None,
+        token: str | None = None,
+    ):
         self.config = config
         self.store = store
         self.github = github
@@ -115,7 +126,9 @@ class Reconciler:
         bodies: dict[int, str] = {}
         missing: set[int] = set()
         for issue in self.github.open_issues(
-            authors=authors, labels=cfg.labels, exclude_labels=cfg.exclude_labels,
+            authors=authors,
+            labels=cfg.labels,
+            exclude_labels=cfg.exclude_labels,
             created_since=cfg.created_since,
         ):
             issues[issue.number] = _issue_view(issue, eligible=True)
@@ -130,8 +143,10 @@ class Reconciler:
                     raise
                 # One state file for an issue GitHub does not show (deleted, moved, or a
                 # typo in a hand-written file) must not stop the reads of all the others.
-                self._say_once(("issue", number), f"#{number} not found on GitHub "
-                               f"({error.status}); left alone until it is")
+                self._say_once(
+                    ("issue", number),
+                    f"#{number} not found on GitHub ({error.status}); left alone until it is",
+                )
                 missing.add(number)
                 continue
             issues[number] = _issue_view(issue, eligible=issue.author in authors)
@@ -146,8 +161,9 @@ class Reconciler:
         ci: dict[int, CIView] = {}
         # Issues about to be picked up count too: a pull request someone already opened
         # for one of them decides which branch its worktree uses.
-        branches = {n: r.branch or "" for n, r in records.items()
-                    if r.state != "closed" or n in issues}
+        branches = {
+            n: r.branch or "" for n, r in records.items() if r.state != "closed" or n in issues
+        }
         branches.update({n: "" for n in issues if n not in records})
         if branches:
             all_pulls = self.github.pulls()
@@ -155,10 +171,12 @@ class Reconciler:
                 pull = self.github.pull_for_issue(number, branch, all_pulls)
                 if pull is None:
                     continue
-                pulls[number] = PullView(pull.number, pull.url, pull.state, pull.merged,
-                                         pull.head_ref, pull.head_sha)
-                result = self.github.ci(pull.head_sha, no_checks=cfg.no_checks,
-                                        grace_s=cfg.no_checks_grace_s)
+                pulls[number] = PullView(
+                    pull.number, pull.url, pull.state, pull.merged, pull.head_ref, pull.head_sha
+                )
+                result = self.github.ci(
+                    pull.head_sha, no_checks=cfg.no_checks, grace_s=cfg.no_checks_grace_s
+                )
                 ci[number] = CIView(result.status, pull.head_sha, tuple(result.failed))
         return _GitHubSnapshot(now, issues, pulls, ci, bodies, frozenset(missing))
 
@@ -168,8 +186,11 @@ class Reconciler:
         # there last time; only sessions new since then cost a second launch.
         expected = [name for name in self._last_screens if name in wanted]
         panes, captures = self.sessions.observe(expected)
-        new = [name for name, info in panes.items()
-               if name in wanted and not info.dead and name not in captures]
+        new = [
+            name
+            for name, info in panes.items()
+            if name in wanted and not info.dead and name not in captures
+        ]
         if new:
             captures.update(self.sessions.capture_many(new, listed=panes))
         views: dict[int, PaneView] = {}
@@ -179,15 +200,21 @@ class Reconciler:
             if number is None:
                 continue
             text = captures.get(name, "")
-            command = info.current_command if info.dead else processes.agent_command(
-                info.current_command, info.pid, self.profile.exited_commands, tree)
+            command = (
+                info.current_command
+                if info.dead
+                else processes.agent_command(
+                    info.current_command, info.pid, self.profile.exited_commands, tree
+                )
+            )
             seen = (text, info.dead, command, info.title)
             last = self._last_screens.get(name)
             if last is not None and last[0] == seen:
                 raw = last[1]  # an unchanged screen reads the same: no need to classify it
             else:
-                raw = screens.classify(text, self.profile, dead=info.dead,
-                                       current_command=command, title=info.title)
+                raw = screens.classify(
+                    text, self.profile, dead=info.dead, current_command=command, title=info.title
+                )
                 self._last_screens[name] = (seen, raw)
             settled = raw
             frozen_for = 0.0
@@ -195,8 +222,9 @@ class Reconciler:
                 moment = time.monotonic()
                 settled, _since = self.settler.observe(name, raw, text, moment)
                 frozen_for = moment - (self.settler.unchanged_since(name) or moment)
-            views[number] = PaneView(session=name, dead=info.dead, reading=settled, raw=raw,
-                                     frozen_for=frozen_for)
+            views[number] = PaneView(
+                session=name, dead=info.dead, reading=settled, raw=raw, frozen_for=frozen_for
+            )
         for name in set(self._last_screens) - set(panes):
             del self._last_screens[name]
         if self.settler is not None:
@@ -208,11 +236,13 @@ class Reconciler:
         # The record names each issue's worktree; whether that folder is still there is
         # all a decision needs, and a stat per issue is far cheaper than asking git on
         # every pane poll. The actions ask git itself before they touch anything.
-        return {number: record.worktree for number, record in records.items()
-                if record.worktree and Path(record.worktree).is_dir()}
+        return {
+            number: record.worktree
+            for number, record in records.items()
+            if record.worktree and Path(record.worktree).is_dir()
+        }
 
-    def observe(self, records: dict[int, Record], *, refresh_github: bool = True
-                ) -> Observation:
+    def observe(self, records: dict[int, Record], *, refresh_github: bool = True) -> Observation:
         now = self.clock()
         obs = Observation(now=now)
         waiting = self._github_retry_at is not None and time.time() < self._github_retry_at
@@ -238,8 +268,11 @@ class Reconciler:
                 self._github_retry_at = getattr(error, "retry_at", None)
                 # Said when it starts or changes, not on every poll of a long outage.
                 if str(error) != self._github_failure:
-                    log.warning("github read failed, nothing recorded from it (said again "
-                                "only if it changes): %s", error)
+                    log.warning(
+                        "github read failed, nothing recorded from it (said again "
+                        "only if it changes): %s",
+                        error,
+                    )
                 self._github_failure = str(error)
         if self._snapshot is not None and obs.github_ok:
             obs.issues = dict(self._snapshot.issues)
@@ -259,8 +292,9 @@ class Reconciler:
         if interrupt is not None:
             interrupt()  # a wait before a GitHub retry ends now
 
-    def run_pass(self, *, refresh_github: bool = True, dry_run: bool = False,
-                 only: int | None = None) -> PassReport:
+    def run_pass(
+        self, *, refresh_github: bool = True, dry_run: bool = False, only: int | None = None
+    ) -> PassReport:
         report = PassReport()
         if not dry_run:
             for edit in self.store.hand_edits():
@@ -278,9 +312,14 @@ class Reconciler:
         for number, record in restored.items():
             report.steps.append(f"#{number} {record.state}: state file restored")
             if not dry_run:
-                log.warning("#%s %s: its state file was deleted; restored from the "
-                            "controller's last write (to start over: controller force %s "
-                            "discovered)", number, record.state, number)
+                log.warning(
+                    "#%s %s: its state file was deleted; restored from the "
+                    "controller's last write (to start over: controller force %s "
+                    "discovered)",
+                    number,
+                    record.state,
+                    number,
+                )
         loaded = {**restored, **self.store.load_all()} if dry_run else self.store.load_all()
         records: dict[int, Record] = {}
         for number, item in sorted(loaded.items()):
@@ -309,7 +348,8 @@ class Reconciler:
             report.steps.append(step.describe(number, "new"))
             if not dry_run:
                 records[number] = self.store.create(
-                    Record(issue=number, state="discovered", **step.fields), step.reason)
+                    Record(issue=number, state="discovered", **step.fields), step.reason
+                )
                 log.info("#%s new -> discovered: %s", number, step.reason)
 
         ctx = self._context(records, obs)
@@ -360,12 +400,19 @@ class Reconciler:
             interrupt_keys=[self.profile.keys.get("interrupt", "Escape")],
             dialog_keys=dict(self.profile.dialog_keys),
             permission_keys=list(getattr(self.profile, "permission_accept_keys", []) or []),
-            may_start=decisions.worker_slots(list(records.values()), obs.issues,
-                                             policy.max_workers),
+            may_start=decisions.worker_slots(
+                list(records.values()), obs.issues, policy.max_workers
+            ),
         )
 
-    def _advance(self, record: Record, obs: Observation, ctx: decisions.Context,
-                 report: PassReport, dry_run: bool) -> None:
+    def _advance(
+        self,
+        record: Record,
+        obs: Observation,
+        ctx: decisions.Context,
+        report: PassReport,
+        dry_run: bool,
+    ) -> None:
         for _ in range(MAX_STEPS_PER_ISSUE):
             step = decisions.decide(record, obs, ctx)
             if step is None:
@@ -380,8 +427,11 @@ class Reconciler:
                 # Stopping is no failure of this issue's: recorded as one, it would
                 # count against the issue's budget and hold it back after the restart.
                 report.steps[-1] = f"{line} [stopped: left for the next pass]"
-                log.info("#%s %s not done: the controller is stopping; the next pass does "
-                         "it", record.issue, step.action)
+                log.info(
+                    "#%s %s not done: the controller is stopping; the next pass does it",
+                    record.issue,
+                    step.action,
+                )
                 return
             except Exception as error:
                 report.steps[-1] = f"{line} [failed: retried later]"
@@ -401,8 +451,7 @@ class Reconciler:
                 # The agent's screen changed because of us; read it again next pass.
                 return
 
-    def _record(self, record: Record, step: decisions.Step, results: dict[str, Any]
-                ) -> Record:
+    def _record(self, record: Record, step: decisions.Step, results: dict[str, Any]) -> Record:
         fields = {**step.fields, **results}
         if step.action and (record.attempts or record.retry_at):
             # A side effect went through: the failures before it are over, and so is
@@ -433,8 +482,9 @@ class Reconciler:
             log.info("#%s %s: %s", record.issue, step.action, step.reason)
         return record
 
-    def _record_failure(self, record: Record, step: decisions.Step, error: Exception,
-                        report: PassReport) -> None:
+    def _record_failure(
+        self, record: Record, step: decisions.Step, error: Exception, report: PassReport
+    ) -> None:
         policy = self.config.policy
         attempts = record.attempts + 1
         delay = min(policy.retry_backoff_max_s, policy.retry_backoff_s * 2 ** (attempts - 1))
@@ -442,8 +492,12 @@ class Reconciler:
         report.errors.append(f"#{record.issue} {message}")
         log.error("#%s %s; retrying in %.0fs", record.issue, message, delay)
         try:
-            self.store.update(record.issue, error=message[:500], attempts=attempts,
-                              retry_at=utc_now_iso(self.clock() + delay))
+            self.store.update(
+                record.issue,
+                error=message[:500],
+                attempts=attempts,
+                retry_at=utc_now_iso(self.clock() + delay),
+            )
         except Exception as write_error:
             log.error("#%s could not record the failure: %s", record.issue, write_error)
 
@@ -473,8 +527,9 @@ class Reconciler:
             self._still_wanted(number)
             return self._launch(record, obs, step.args)
         if action == "nudge":
-            text = self._render(step.args["prompt"], record,
-                                failed_checks=step.args.get("failed_checks", ""))
+            text = self._render(
+                step.args["prompt"], record, failed_checks=step.args.get("failed_checks", "")
+            )
             self._deliver(name, text)
             return {}
         if action == "keys":
@@ -520,8 +575,7 @@ class Reconciler:
         if not (kept and getattr(result, "worktree_removed", True) is False):
             self._remove_agent_home(number)
         if kept:
-            what = "branch kept" if getattr(result, "worktree_removed", False) else \
-                "worktree kept"
+            what = "branch kept" if getattr(result, "worktree_removed", False) else "worktree kept"
             log.warning("#%s %s: %s", number, what, kept)
             return {"worktree": None, "error": f"{what}: {kept}"}
         return {"worktree": None}
@@ -548,9 +602,14 @@ class Reconciler:
             worktree, branch = Path(info.path), info.branch
         if args.get("restart") and self.sessions.exists(name):
             self.sessions.stop(name)
-        command, env = launch.agent_launch(self.profile, self.config, number=number,
-                                           worktree=worktree, resume=bool(args.get("resume")),
-                                           token=self.token)
+        command, env = launch.agent_launch(
+            self.profile,
+            self.config,
+            number=number,
+            worktree=worktree,
+            resume=bool(args.get("resume")),
+            token=self.token,
+        )
         self.sessions.start(name, worktree, command, env)
         crash_point("after-session")
         text = self._render("issue-solver", record.replace(worktree=str(worktree)))
@@ -560,8 +619,9 @@ class Reconciler:
         return {"session": name, "worktree": str(worktree), "branch": branch}
 
     def _deliver(self, name: str, text: str) -> None:
-        result = delivery.deliver(self.sessions, name, text, self.profile,
-                                  ready_timeout=self.profile.ready_timeout_s)
+        result = delivery.deliver(
+            self.sessions, name, text, self.profile, ready_timeout=self.profile.ready_timeout_s
+        )
         if not result.ok:
             raise ActionFailed(result.error or "the prompt was not submitted")
 

@@ -100,8 +100,10 @@ class Record:
         size = len(text.encode("utf-8", errors="surrogatepass"))
         if size > MAX_BYTES:
             raise RecordError(
-                path, None, f"is {size} bytes, more than the {MAX_BYTES} a state file may be; "
-                "shorten it or move it out of the state directory"
+                path,
+                None,
+                f"is {size} bytes, more than the {MAX_BYTES} a state file may be; "
+                "shorten it or move it out of the state directory",
             )
         data, lines = _parse(text, path)
         return cls.from_mapping(data, path, lines)
@@ -113,8 +115,10 @@ class Record:
         lines = lines or {}
         if not isinstance(data, dict):
             raise RecordError(
-                path, 1, "must be a mapping of keys to values, like `issue: 7` and "
-                "`state: working` on two lines"
+                path,
+                1,
+                "must be a mapping of keys to values, like `issue: 7` and "
+                "`state: working` on two lines",
             )
         for key in data:
             if key not in FIELD_NAMES:
@@ -132,12 +136,17 @@ FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Record))
 _TIMESTAMP_FIELDS = frozenset({"since", "pane_since", "retry_at", "updated"})
 # A person forcing a state asks for another try: the budgets and the last failure start
 # afresh (a forced `spawned` then starts a new agent, not a resumed one).
-FRESH_BUDGETS: dict[str, Any] = {"nudges": 0, "spawns": 0, "ci_failures": 0, "attempts": 0,
-                                 "error": None, "retry_at": None}
+FRESH_BUDGETS: dict[str, Any] = {
+    "nudges": 0,
+    "spawns": 0,
+    "ci_failures": 0,
+    "attempts": 0,
+    "error": None,
+    "retry_at": None,
+}
 _INT_FIELDS = frozenset({"issue", "pr", "nudges", "spawns", "ci_failures", "attempts"})
 _TEXT_FIELDS = frozenset(
-    {"title", "url", "reason", "branch", "worktree", "session", "pr_url", "head", "pane",
-     "error"}
+    {"title", "url", "reason", "branch", "worktree", "session", "pr_url", "head", "pane", "error"}
 )
 
 
@@ -272,5 +281,12 @@ _Dumper.add_representer(_Timestamp, _represent_timestamp)
 _Dumper.add_representer(str, _represent_text)
 
 
-__all__ = ["FIELD_NAMES", "FRESH_BUDGETS", "MAX_BYTES", "Record", "RecordError", "parse_iso",
-           "utc_now_iso"]
+__all__ = [
+    "FIELD_NAMES",
+    "FRESH_BUDGETS",
+    "MAX_BYTES",
+    "Record",
+    "RecordError",
+    "parse_iso",
+    "utc_now_iso",
+]

@@ -120,13 +120,34 @@ class Profile:
 # --- loading profiles -------------------------------------------------------------------
 
 _TOP_KEYS = {
-    "name", "extends", "description", "command", "resume_command", "env", "pass_env",
-    "setup", "ready_timeout_s", "keys", "dialog_keys", "permission_accept_keys",
-    "exited_commands", "busy_title", "screen", "rules", "extra_rules", "fallback",
+    "name",
+    "extends",
+    "description",
+    "command",
+    "resume_command",
+    "env",
+    "pass_env",
+    "setup",
+    "ready_timeout_s",
+    "keys",
+    "dialog_keys",
+    "permission_accept_keys",
+    "exited_commands",
+    "busy_title",
+    "screen",
+    "rules",
+    "extra_rules",
+    "fallback",
 }
 _SCREEN_KEYS = {
-    "input_line", "input_continuation", "rule", "prompt_line", "placeholder_dim",
-    "placeholders", "usage_reset", "tail_lines",
+    "input_line",
+    "input_continuation",
+    "rule",
+    "prompt_line",
+    "placeholder_dim",
+    "placeholders",
+    "usage_reset",
+    "tail_lines",
 }
 _MERGED = ("env", "keys", "dialog_keys", "screen")
 _cache: dict[tuple[str, int], Profile] = {}
@@ -253,8 +274,10 @@ def _build(path: Path, data: dict[str, Any]) -> Profile:
         str(k): _strings(path, f"dialog_keys.{k}", v, [])
         for k, v in _mapping(path, "dialog_keys", data.get("dialog_keys")).items()
     }
-    fallback = _mapping(path, "fallback", data.get("fallback")) or {"class": "busy",
-                                                                      "detail": "unrecognized"}
+    fallback = _mapping(path, "fallback", data.get("fallback")) or {
+        "class": "busy",
+        "detail": "unrecognized",
+    }
     if fallback.get("class") not in CLASSES:
         raise ProfileError(f"{path}: fallback.class must be one of {', '.join(CLASSES)}")
     command = _strings(path, "command", data.get("command"), [])
@@ -289,8 +312,9 @@ def _build(path: Path, data: dict[str, Any]) -> Profile:
         placeholder_dim=bool(screen.get("placeholder_dim", False)),
         placeholders=tuple(
             _compile(path, f"screen.placeholders[{i}]", p)
-            for i, p in enumerate(_strings(path, "screen.placeholders",
-                                           screen.get("placeholders"), []))
+            for i, p in enumerate(
+                _strings(path, "screen.placeholders", screen.get("placeholders"), [])
+            )
         ),
         usage_reset=_compile(path, "screen.usage_reset", screen.get("usage_reset")),
         tail_lines=tail_lines,
@@ -357,10 +381,10 @@ class _Screen:
             else:
                 end = len(lines)
             self.box_start, self.box_end = index, end
-            parts = [lines[index][match.end():]]
-            for line in lines[index + 1:end]:
+            parts = [lines[index][match.end() :]]
+            for line in lines[index + 1 : end]:
                 cont = profile.input_continuation
-                parts.append(line[cont.match(line).end():] if cont and cont.match(line) else line)
+                parts.append(line[cont.match(line).end() :] if cont and cont.match(line) else line)
             self.input_text = "\n".join(part.rstrip() for part in parts).strip("\n")
             return
 
@@ -420,8 +444,8 @@ class _Screen:
             below = self.box_end + 1 if self.profile.rule_line else self.box_end
             return lines[below:]
         if name == "dialog":
-            return lines[self.dialog[0]:self.dialog[1]]
-        turn = lines[self.turn[0]:self.turn[1]]
+            return lines[self.dialog[0] : self.dialog[1]]
+        turn = lines[self.turn[0] : self.turn[1]]
         if name == "turn_end":
             for index in range(len(turn) - 1, -1, -1):
                 if turn[index][:1].strip():
@@ -442,21 +466,36 @@ class _Screen:
 # --- classification -------------------------------------------------------------------
 
 
-def classify(text: str, profile: Profile, *, dead: bool = False,
-             current_command: str | None = None, title: str | None = None,
-             ansi: str | None = None, now: float | None = None) -> Reading:
+def classify(
+    text: str,
+    profile: Profile,
+    *,
+    dead: bool = False,
+    current_command: str | None = None,
+    title: str | None = None,
+    ansi: str | None = None,
+    now: float | None = None,
+) -> Reading:
     """The reading of one capture (`capture-pane -p`); `ansi` is the same with `-e`.
 
     `now` only anchors a usage limit's reset time ("resets 6:20pm") to a date; it
     defaults to the current clock.
     """
-    return explain(text, profile, dead=dead, current_command=current_command, title=title,
-                   ansi=ansi, now=now)[0]
+    return explain(
+        text, profile, dead=dead, current_command=current_command, title=title, ansi=ansi, now=now
+    )[0]
 
 
-def explain(text: str, profile: Profile, *, dead: bool = False,
-            current_command: str | None = None, title: str | None = None,
-            ansi: str | None = None, now: float | None = None) -> tuple[Reading, str]:
+def explain(
+    text: str,
+    profile: Profile,
+    *,
+    dead: bool = False,
+    current_command: str | None = None,
+    title: str | None = None,
+    ansi: str | None = None,
+    now: float | None = None,
+) -> tuple[Reading, str]:
     """classify() plus one line saying which fact or rule decided it."""
     screen = _Screen(text, profile)
     status = None
@@ -468,8 +507,11 @@ def explain(text: str, profile: Profile, *, dead: bool = False,
         why = "pane is dead" if dead or status is not None else f"{command} in the foreground"
         detail = "error" if status else None
         for rule in profile.rules:
-            if rule.cls == "exited" and rule.detail and rule.pattern.search(
-                    screen.region(rule.region)):
+            if (
+                rule.cls == "exited"
+                and rule.detail
+                and rule.pattern.search(screen.region(rule.region))
+            ):
                 detail = rule.detail
                 break
         return Reading("exited", detail), why
@@ -499,8 +541,9 @@ def explain(text: str, profile: Profile, *, dead: bool = False,
     reset_at = None
     if reading.detail == "usage-limit" and profile.usage_reset is not None:
         reset_at = _reset_time(screen.region("screen"), profile.usage_reset, now)
-    reading = dataclasses.replace(reading, input_text=input_text if screen.has_box else None,
-                                  reset_at=reset_at)
+    reading = dataclasses.replace(
+        reading, input_text=input_text if screen.has_box else None, reset_at=reset_at
+    )
     return reading, why
 
 
@@ -552,7 +595,7 @@ def _tokens(line: str):
     pos = 0
     for escape in _OTHER_ESCAPE.finditer(line):
         if escape.start() > pos:
-            yield line[pos:escape.start()]
+            yield line[pos : escape.start()]
         yield escape.group(0)
         pos = escape.end()
     if pos < len(line):
@@ -584,7 +627,7 @@ def _apply_sgr(state: dict[str, bool], params: str) -> None:
                 state["grey"] = n in (0, 8) or 232 <= n <= 250
                 i += 2
             elif codes[i + 1] == 2 and i + 4 < len(codes):
-                r, g, b = codes[i + 2:i + 5]
+                r, g, b = codes[i + 2 : i + 5]
                 state["grey"] = max(r, g, b) - min(r, g, b) < 24 and 40 <= r <= 190
                 i += 4
         i += 1
@@ -649,13 +692,16 @@ class Settler:
         self.settle_s = settle_s
         self._tracks: dict[str, _Track] = {}
 
-    def observe(self, key: str, reading: Reading, content: str,
-                now: float) -> tuple[Reading | None, float | None]:
+    def observe(
+        self, key: str, reading: Reading, content: str, now: float
+    ) -> tuple[Reading | None, float | None]:
         """(the settled reading, since when it has held) or (None, None) while unsettled."""
         digest = hashlib.blake2b(content.encode("utf-8", "replace"), digest_size=16).digest()
         track = self._tracks.get(key)
-        if track is None or (track.reading.cls, track.reading.detail) != (reading.cls,
-                                                                          reading.detail):
+        if track is None or (track.reading.cls, track.reading.detail) != (
+            reading.cls,
+            reading.detail,
+        ):
             self._tracks[key] = _Track(reading, now, digest, now)
             return None, None
         if digest != track.digest:
@@ -674,5 +720,13 @@ class Settler:
         self._tracks.pop(key, None)
 
 
-__all__ = ["CLASSES", "Profile", "ProfileError", "Reading", "Settler", "classify", "explain",
-           "load_profile"]
+__all__ = [
+    "CLASSES",
+    "Profile",
+    "ProfileError",
+    "Reading",
+    "Settler",
+    "classify",
+    "explain",
+    "load_profile",
+]

@@ -37,8 +37,15 @@ from controller.launch import write_atomically
 log = logging.getLogger(__name__)
 
 _FIELDS = (
-    "session_name", "pane_id", "pane_dead", "pane_dead_status", "pane_current_command",
-    "pane_pid", "pane_width", "pane_height", "pane_title",
+    "session_name",
+    "pane_id",
+    "pane_dead",
+    "pane_dead_status",
+    "pane_current_command",
+    "pane_pid",
+    "pane_width",
+    "pane_height",
+    "pane_title",
 )
 # Unit separator: cannot appear in a session name or a pane title we care about.
 _SEP = "\x1f"
@@ -49,8 +56,18 @@ _CHUNK = 2000
 _EXEC_ENV = Path(__file__).resolve().with_name("exec_env.py")
 # All the tmux client that may start the server gets of this process's environment: the
 # server keeps that environment as its global one, which `show-environment -g` prints.
-_TMUX_VARIABLES = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LC_ALL",
-                   "LC_CTYPE", "TERM", "TMUX_TMPDIR")
+_TMUX_VARIABLES = (
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TERM",
+    "TMUX_TMPDIR",
+)
 # How long start() waits for a new pane to take its environment file (a loaded host).
 _TAKE_TIMEOUT_S = 20.0
 
@@ -82,12 +99,20 @@ def _parse_panes(lines: list[str]) -> dict[str, PaneInfo]:
         if len(values) != len(_FIELDS):
             continue
         name, pane_id, dead, status, command, pid, width, height, title = values
-        panes.setdefault(name, PaneInfo(
-            session=name, pane_id=pane_id, dead=dead == "1",
-            dead_status=_int_or_none(status) if dead == "1" else None,
-            current_command=command, title=title, pid=_int_or_none(pid),
-            width=int(width), height=int(height),
-        ))
+        panes.setdefault(
+            name,
+            PaneInfo(
+                session=name,
+                pane_id=pane_id,
+                dead=dead == "1",
+                dead_status=_int_or_none(status) if dead == "1" else None,
+                current_command=command,
+                title=title,
+                pid=_int_or_none(pid),
+                width=int(width),
+                height=int(height),
+            ),
+        )
     return panes
 
 
@@ -119,8 +144,7 @@ def _private_folder(path: Path) -> Path:
     except FileExistsError:
         pass
     found = os.lstat(path)
-    if (not stat.S_ISDIR(found.st_mode) or found.st_uid != os.geteuid()
-            or found.st_mode & 0o077):
+    if not stat.S_ISDIR(found.st_mode) or found.st_uid != os.geteuid() or found.st_mode & 0o077:
         raise SessionError(
             f"{path} holds agents' secrets while they start, so it must be a folder owned "
             "by this user with mode 0700 (not a link); remove it and it is made again"
@@ -145,8 +169,9 @@ def _tmux_environment() -> dict[str, str]:
 class Sessions:
     """The sessions on one tmux socket, each running one agent in one pane."""
 
-    def __init__(self, socket: str, *, width: int = 200, height: int = 50,
-                 env_dir: Path | None = None):
+    def __init__(
+        self, socket: str, *, width: int = 200, height: int = 50, env_dir: Path | None = None
+    ):
         self.socket = socket
         self.width = width
         self.height = height
@@ -180,19 +205,29 @@ class Sessions:
         """
         if not names:
             return self.list(), {}
-        args = ["list-panes", "-a", "-F", _LIST_FORMAT, ";",
-                "display-message", "-p", _CAPTURE_MARK]
+        args = ["list-panes", "-a", "-F", _LIST_FORMAT, ";", "display-message", "-p", _CAPTURE_MARK]
         for name in names:
-            args += [";", "capture-pane", "-p", "-t", _target(name), ";",
-                     "display-message", "-p", _CAPTURE_MARK]
+            args += [
+                ";",
+                "capture-pane",
+                "-p",
+                "-t",
+                _target(name),
+                ";",
+                "display-message",
+                "-p",
+                _CAPTURE_MARK,
+            ]
         result = self._server.cmd(*args)
         if result.returncode != 0:
             panes = self.list()
             alive = [name for name in names if name in panes and not panes[name].dead]
             return panes, self.capture_many(alive, listed=panes)
         listing, *blocks = "\n".join(result.stdout).split(_CAPTURE_MARK)
-        captures = {name: block.removeprefix("\n").rstrip("\n")
-                    for name, block in zip(names, blocks, strict=False)}
+        captures = {
+            name: block.removeprefix("\n").rstrip("\n")
+            for name, block in zip(names, blocks, strict=False)
+        }
         return _parse_panes(listing.splitlines()), captures
 
     def exists(self, name: str) -> bool:
@@ -203,8 +238,9 @@ class Sessions:
         flags = ["-p", "-e"] if ansi else ["-p"]
         return "\n".join(self._run("capture-pane", *flags, "-t", _target(name))).rstrip("\n")
 
-    def capture_many(self, names: list[str], *, ansi: bool = False,
-                     listed: dict[str, PaneInfo] | None = None) -> dict[str, str]:
+    def capture_many(
+        self, names: list[str], *, ansi: bool = False, listed: dict[str, PaneInfo] | None = None
+    ) -> dict[str, str]:
         """Screens of several sessions from one tmux invocation; gone sessions are left out.
 
         `listed` is a `list()` the caller has just made; passing it saves a second tmux
@@ -217,8 +253,17 @@ class Sessions:
         flags = ["-p", "-e"] if ansi else ["-p"]
         args: list[str] = []
         for name in alive:
-            args += ["capture-pane", *flags, "-t", _target(name), ";",
-                     "display-message", "-p", _CAPTURE_MARK, ";"]
+            args += [
+                "capture-pane",
+                *flags,
+                "-t",
+                _target(name),
+                ";",
+                "display-message",
+                "-p",
+                _CAPTURE_MARK,
+                ";",
+            ]
         result = self._server.cmd(*args[:-1])
         if result.returncode != 0:
             # A session ended between the listing and the capture: read the rest one by one.
@@ -230,8 +275,10 @@ class Sessions:
                     continue
             return screens
         blocks = "\n".join(result.stdout).split(_CAPTURE_MARK)
-        return {name: block.removeprefix("\n").rstrip("\n")
-                for name, block in zip(alive, blocks, strict=False)}
+        return {
+            name: block.removeprefix("\n").rstrip("\n")
+            for name, block in zip(alive, blocks, strict=False)
+        }
 
     def start(self, name: str, cwd: Path, command: list[str], env: dict[str, str]) -> PaneInfo:
         """Start `command` in a new detached session, or adopt a live one of that name.
@@ -276,19 +323,51 @@ class Sessions:
         if tmux is None:
             raise SessionError("tmux is not installed or not on PATH; install tmux")
         result = subprocess.run(
-            [tmux, f"-L{self.socket}", f"-f{os.devnull}",
-             "new-session", "-d", "-s", name, "-x", str(self.width), "-y", str(self.height),
-             "-c", str(cwd), *argv, ";",
-             "set-option", "-w", "-t", _target(name), "remain-on-exit", "on", ";",
-             "set-option", "-w", "-t", _target(name), "window-size", "manual", ";",
-             "set-option", "-t", _target(name), "status", "off"],
-            env=_tmux_environment(), capture_output=True, text=True, errors="backslashreplace",
-            stdin=subprocess.DEVNULL, check=False,
+            [
+                tmux,
+                f"-L{self.socket}",
+                f"-f{os.devnull}",
+                "new-session",
+                "-d",
+                "-s",
+                name,
+                "-x",
+                str(self.width),
+                "-y",
+                str(self.height),
+                "-c",
+                str(cwd),
+                *argv,
+                ";",
+                "set-option",
+                "-w",
+                "-t",
+                _target(name),
+                "remain-on-exit",
+                "on",
+                ";",
+                "set-option",
+                "-w",
+                "-t",
+                _target(name),
+                "window-size",
+                "manual",
+                ";",
+                "set-option",
+                "-t",
+                _target(name),
+                "status",
+                "off",
+            ],
+            env=_tmux_environment(),
+            capture_output=True,
+            text=True,
+            errors="backslashreplace",
+            stdin=subprocess.DEVNULL,
+            check=False,
         )
         if result.returncode != 0:
-            raise SessionError(
-                f"tmux -L {self.socket} new-session failed: {result.stderr.strip()}"
-            )
+            raise SessionError(f"tmux -L {self.socket} new-session failed: {result.stderr.strip()}")
 
     def _write_env_file(self, folder: Path, name: str, env: dict[str, str]) -> Path:
         path = folder / f"{_digest(self.socket)}-{_digest(name)}-{secrets.token_hex(8)}.json"
@@ -308,8 +387,7 @@ class Sessions:
             # A dot-file is a write a crash interrupted; no other start runs on this socket.
             if entry.name.startswith(".") or parts[1] not in waiting:
                 Path(entry.path).unlink(missing_ok=True)
-                log.info("removed a leftover agent environment file for socket %s",
-                         self.socket)
+                log.info("removed a leftover agent environment file for socket %s", self.socket)
 
     def _await_taken(self, name: str, env_file: Path) -> None:
         """Until the pane has taken (and deleted) its file, died, or the wait ran out."""
@@ -319,9 +397,13 @@ class Sessions:
         while env_file.exists():
             now = time.monotonic()
             if now > deadline:
-                log.warning("session %s: the agent did not take its environment within "
-                            "%.0fs; the file was deleted, so the agent exits and is started "
-                            "again", name, _TAKE_TIMEOUT_S)
+                log.warning(
+                    "session %s: the agent did not take its environment within "
+                    "%.0fs; the file was deleted, so the agent exits and is started "
+                    "again",
+                    name,
+                    _TAKE_TIMEOUT_S,
+                )
                 return
             if now >= next_look:
                 pane = self.list().get(name)
@@ -334,14 +416,14 @@ class Sessions:
     def send_text(self, name: str, text: str) -> None:
         """Type `text` literally, in pieces small enough for tmux."""
         for start in range(0, len(text), _CHUNK):
-            self._run("send-keys", "-t", _target(name), "-l", "--", text[start:start + _CHUNK])
+            self._run("send-keys", "-t", _target(name), "-l", "--", text[start : start + _CHUNK])
 
     def paste_text(self, name: str, text: str) -> None:
         """Paste `text` as one bracketed paste (when the program asked for it)."""
         buffer = f"controller-{name}"
         self._run("set-buffer", "-b", buffer, "--", text[:_CHUNK])
         for start in range(_CHUNK, len(text), _CHUNK):
-            self._run("set-buffer", "-a", "-b", buffer, "--", text[start:start + _CHUNK])
+            self._run("set-buffer", "-a", "-b", buffer, "--", text[start : start + _CHUNK])
         self._run("paste-buffer", "-p", "-d", "-b", buffer, "-t", _target(name))
 
     def send_keys(self, name: str, *keys: str) -> None:

@@ -174,8 +174,9 @@ class Store:
             fcntl.flock(guard, fcntl.LOCK_EX)
             root = self._find_git_root()
             if root is not None and self._ignored_by(root):
-                log.info("%s ignores the state files; the audit trail gets its own repository",
-                         root)
+                log.info(
+                    "%s ignores the state files; the audit trail gets its own repository", root
+                )
                 root = None
             if root is None:
                 self._git("init", "-q", str(self.state_dir.resolve()), cwd=self.state_dir)
@@ -208,15 +209,16 @@ class Store:
         """
         if root == self.state_dir.resolve():
             return False
-        tracked = self._git("ls-files", "-z", "--", "issue-*.yaml", cwd=self.state_dir,
-                            check=False)
+        tracked = self._git("ls-files", "-z", "--", "issue-*.yaml", cwd=self.state_dir, check=False)
         # Paths are relative to the state directory; deeper files are not state files.
         if tracked.returncode == 0 and any(
-                _STATE_NAME.match(name) for name in tracked.stdout.split("\0")):
+            _STATE_NAME.match(name) for name in tracked.stdout.split("\0")
+        ):
             return False
         probe = str(self.path(1).resolve())
-        result = self._git("check-ignore", "-q", "--no-index", probe, cwd=self.state_dir,
-                           check=False)
+        result = self._git(
+            "check-ignore", "-q", "--no-index", probe, cwd=self.state_dir, check=False
+        )
         return result.returncode == 0
 
     def _clean_temp_files(self) -> None:
@@ -261,10 +263,14 @@ class Store:
         for name in sorted(names):
             if _LOOKS_LIKE_STATE.match(name) and not _STATE_NAME.match(name):
                 number = re.search(r"[0-9]+", name)
-                hint = (f"rename it issue-{int(number.group())}.yaml" if number and
-                        int(number.group()) > 0 else "a state file is issue-N.yaml, N from 1")
-                found.append(f"{self.state_dir / name}: not read, as its name is not "
-                             f"issue-N.yaml; {hint}")
+                hint = (
+                    f"rename it issue-{int(number.group())}.yaml"
+                    if number and int(number.group()) > 0
+                    else "a state file is issue-N.yaml, N from 1"
+                )
+                found.append(
+                    f"{self.state_dir / name}: not read, as its name is not issue-N.yaml; {hint}"
+                )
         return found
 
     def load_all(self) -> dict[int, Record | InvalidFile]:
@@ -306,15 +312,19 @@ class Store:
         if stat.S_ISLNK(st.st_mode):
             target = os.readlink(path)
             return InvalidFile(
-                path, issue, f"{path}: is a symbolic link to {target}; a state file must be "
-                "a regular file in the state directory"
+                path,
+                issue,
+                f"{path}: is a symbolic link to {target}; a state file must be "
+                "a regular file in the state directory",
             )
         if not stat.S_ISREG(st.st_mode):
             return InvalidFile(path, issue, f"{path}: is not a regular file")
         if st.st_size > MAX_BYTES:
             return InvalidFile(
-                path, issue, f"{path}: is {st.st_size} bytes, more than the {MAX_BYTES} a "
-                "state file may be; shorten it"
+                path,
+                issue,
+                f"{path}: is {st.st_size} bytes, more than the {MAX_BYTES} a "
+                "state file may be; shorten it",
             )
         try:
             text = Path(path).read_bytes().decode("utf-8")
@@ -328,8 +338,10 @@ class Store:
             return InvalidFile(path, issue, str(error))
         if record.issue != issue:
             return InvalidFile(
-                path, issue, f"{path}: says issue: {record.issue} but its name is for issue "
-                f"{issue}; rename the file or correct the number"
+                path,
+                issue,
+                f"{path}: says issue: {record.issue} but its name is for issue "
+                f"{issue}; rename the file or correct the number",
             )
         return record
 
@@ -391,10 +403,12 @@ class Store:
         next discovered. Returns the records put back (with `dry_run`, that would be).
         """
         try:
-            sides = {int(m.group(1)) for m in map(_SIDECAR_NAME.match,
-                                                  os.listdir(self.sidecar_dir)) if m}
-            present = {int(m.group(1)) for m in map(_STATE_NAME.match,
-                                                    os.listdir(self.state_dir)) if m}
+            sides = {
+                int(m.group(1)) for m in map(_SIDECAR_NAME.match, os.listdir(self.sidecar_dir)) if m
+            }
+            present = {
+                int(m.group(1)) for m in map(_STATE_NAME.match, os.listdir(self.state_dir)) if m
+            }
         except FileNotFoundError:
             return {}
         restored = {}
@@ -492,7 +506,11 @@ class Store:
             current, raw = self._current(issue, require_own=False)
             stamp = utc_now_iso(now)
             new = current.replace(
-                state=dest, since=stamp, reason=reason, forced=True, updated=stamp,
+                state=dest,
+                since=stamp,
+                reason=reason,
+                forced=True,
+                updated=stamp,
                 **FRESH_BUDGETS,
             )
             message = f"#{issue} {current.state} -> {dest} (forced): {_one_line(reason)}"
@@ -531,10 +549,12 @@ class Store:
             reason = after.reason if own_reason else "forced by hand"
             stamp = utc_now_iso(now)
             # Budgets the person left as they were start afresh; ones they wrote stay.
-            fresh = {name: value for name, value in FRESH_BUDGETS.items()
-                     if before is not None and getattr(after, name) == getattr(before, name)}
-            new = after.replace(since=stamp, reason=reason, forced=True, updated=stamp,
-                                **fresh)
+            fresh = {
+                name: value
+                for name, value in FRESH_BUDGETS.items()
+                if before is not None and getattr(after, name) == getattr(before, name)
+            }
+            new = after.replace(since=stamp, reason=reason, forced=True, updated=stamp, **fresh)
             source = before.state if before is not None else "new"
             message = f"#{issue} {source} -> {after.state} (forced): {_one_line(reason)}"
             record = self._write(issue, new, raw, message, now)
@@ -568,7 +588,11 @@ class Store:
         return current, raw
 
     def _write(
-        self, issue: int, record: Record, expected: bytes | None, message: str | None,
+        self,
+        issue: int,
+        record: Record,
+        expected: bytes | None,
+        message: str | None,
         now: float | None,
     ) -> Record:
         path = self.path(issue)
@@ -639,8 +663,13 @@ class Store:
         return data if isinstance(data, dict) else {}
 
     def _save_sidecar(
-        self, issue: int, *, content: str | None, pending: str | None = None,
-        message: str | None = None, at: int | None = None,
+        self,
+        issue: int,
+        *,
+        content: str | None,
+        pending: str | None = None,
+        message: str | None = None,
+        at: int | None = None,
     ) -> None:
         data = {"content": content, "pending": pending, "message": message, "at": at}
         _atomic_write(self._sidecar_path(issue), json.dumps(data), None, check=False)
@@ -648,8 +677,12 @@ class Store:
     # -- git --------------------------------------------------------------------------
 
     def _git(
-        self, *args: str, cwd: Path | None = None, check: bool = True,
-        env: dict[str, str] | None = None, input: str | None = None,
+        self,
+        *args: str,
+        cwd: Path | None = None,
+        check: bool = True,
+        env: dict[str, str] | None = None,
+        input: str | None = None,
     ) -> subprocess.CompletedProcess:
         clean = {k: v for k, v in os.environ.items() if k not in _GIT_ENV_DROP}
         clean.update(env or {})
@@ -657,8 +690,13 @@ class Store:
         # the controller's whole process group, and a git killed by it would fail the
         # very write that the controller promises to finish before it stops.
         result = subprocess.run(
-            ["git", *args], cwd=cwd or self._git_root, env=clean, input=input,
-            capture_output=True, text=True, start_new_session=True,
+            ["git", *args],
+            cwd=cwd or self._git_root,
+            env=clean,
+            input=input,
+            capture_output=True,
+            text=True,
+            start_new_session=True,
         )
         if check and result.returncode != 0:
             raise GitError(
@@ -694,15 +732,19 @@ class Store:
             self._has_identity = found.returncode == 0
         if not self._has_identity:
             env.update(
-                GIT_AUTHOR_NAME="controller", GIT_AUTHOR_EMAIL="controller@localhost",
-                GIT_COMMITTER_NAME="controller", GIT_COMMITTER_EMAIL="controller@localhost",
+                GIT_AUTHOR_NAME="controller",
+                GIT_AUTHOR_EMAIL="controller@localhost",
+                GIT_COMMITTER_NAME="controller",
+                GIT_COMMITTER_EMAIL="controller@localhost",
             )
         try:
             for _attempt in range(5):
                 if self._commit_once(rel, text, message, env):
                     return
-            raise GitError(f"{self._git_root}: HEAD kept moving; the audit commit for "
-                           f"#{issue} was not recorded, it will be retried")
+            raise GitError(
+                f"{self._git_root}: HEAD kept moving; the audit commit for "
+                f"#{issue} was not recorded, it will be retried"
+            )
         finally:
             with contextlib.suppress(FileNotFoundError):
                 index.unlink()
@@ -728,7 +770,12 @@ class Store:
             "commit-tree", "--no-gpg-sign", tree, *parents, "-m", message, env=env
         ).stdout.strip()
         moved = self._git(
-            "update-ref", "-m", f"audit: {message}", "HEAD", commit, parent or _NO_SHA,
+            "update-ref",
+            "-m",
+            f"audit: {message}",
+            "HEAD",
+            commit,
+            parent or _NO_SHA,
             check=False,
         )
         if moved.returncode != 0:
@@ -742,8 +789,9 @@ class Store:
         entry = self._git("ls-files", "-s", "--", rel, check=False).stdout.split()
         if entry and entry[1] != old:
             return
-        result = self._git("update-index", "--add", "--cacheinfo", f"100644,{blob},{rel}",
-                           check=False)
+        result = self._git(
+            "update-index", "--add", "--cacheinfo", f"100644,{blob},{rel}", check=False
+        )
         if result.returncode != 0:
             log.debug("left the index alone for %s: %s", rel, result.stderr.strip())
 
@@ -771,10 +819,16 @@ class Store:
             match = _MESSAGE.match(subject)
             if not match or int(match.group(1)) != issue:
                 continue
-            entries.append(HistoryEntry(
-                source=match.group(2), dest=match.group(3), at=utc_now_iso(int(at)),
-                reason=match.group(5), forced=bool(match.group(4)), commit=commit,
-            ))
+            entries.append(
+                HistoryEntry(
+                    source=match.group(2),
+                    dest=match.group(3),
+                    at=utc_now_iso(int(at)),
+                    reason=match.group(5),
+                    forced=bool(match.group(4)),
+                    commit=commit,
+                )
+            )
         return entries[::-1]
 
     # -- the single-controller lock ---------------------------------------------------

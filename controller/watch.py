@@ -53,9 +53,15 @@ class StateDirWatcher:
         self._observer.join(timeout=5)
 
 
-def run_forever(run_pass: Callable[[bool], object], state_dir: Path, *, pane_interval: float,
-                github_interval: float, stop: threading.Event,
-                on_pass: Callable[[object], None] | None = None) -> None:
+def run_forever(
+    run_pass: Callable[[bool], object],
+    state_dir: Path,
+    *,
+    pane_interval: float,
+    github_interval: float,
+    stop: threading.Event,
+    on_pass: Callable[[object], None] | None = None,
+) -> None:
     """Call `run_pass(refresh_github)` whenever something may have changed, until `stop`."""
     watcher = StateDirWatcher(state_dir)
     next_github = 0.0
@@ -80,7 +86,7 @@ def run_forever(run_pass: Callable[[bool], object], state_dir: Path, *, pane_int
             timeout = min(pane_interval, max(0.0, next_github - time.monotonic()))
             if failures:
                 # A fault that persists (a read-only disk) is retried ever more slowly.
-                timeout = min(30.0, pane_interval * 2 ** failures)
+                timeout = min(30.0, pane_interval * 2**failures)
             deadline = time.monotonic() + timeout
             while not stop.is_set() and time.monotonic() < deadline:
                 if watcher.wait(min(0.2, deadline - time.monotonic())):

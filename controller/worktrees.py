@@ -30,8 +30,7 @@ SUFFIXES = string.ascii_lowercase
 
 # Reads the token from the environment each time git asks, so it is never stored.
 _CREDENTIAL_HELPER = (
-    '!f() { test "$1" = get || exit 0; echo username=x-access-token; '
-    'echo "password=${%s}"; }; f'
+    '!f() { test "$1" = get || exit 0; echo username=x-access-token; echo "password=${%s}"; }; f'
 )
 
 
@@ -82,9 +81,15 @@ def ensure_clone(repo_path: Path, clone_url: str, *, token_env: str = "GITHUB_TO
 class Worktrees:
     """The worktrees of one local clone, one per issue, under `worktree_dir`."""
 
-    def __init__(self, repo_path: Path, worktree_dir: Path, *,
-                 branch_template: str = "fix/issue-{number}-{suffix}",
-                 base_branch: str = "", remote: str = "origin"):
+    def __init__(
+        self,
+        repo_path: Path,
+        worktree_dir: Path,
+        *,
+        branch_template: str = "fix/issue-{number}-{suffix}",
+        base_branch: str = "",
+        remote: str = "origin",
+    ):
         self.repo_path = Path(repo_path)
         self.worktree_dir = Path(worktree_dir)
         self.branch_template = branch_template
@@ -146,7 +151,9 @@ class Worktrees:
             branch = fields.get("branch", "").removeprefix("refs/heads/")
             path = Path(fields["worktree"])
             found[branch or str(path)] = WorktreeInfo(
-                path=path, branch=branch, head=fields.get("HEAD", ""),
+                path=path,
+                branch=branch,
+                head=fields.get("HEAD", ""),
                 prunable="prunable" in fields or not path.exists(),
             )
         return found
@@ -186,8 +193,9 @@ class Worktrees:
                 return info
         if branches:
             head = self._git.rev_parse(branches[0])
-            return WorktreeInfo(path=self.path_for(number), branch=branches[0], head=head,
-                                prunable=True)
+            return WorktreeInfo(
+                path=self.path_for(number), branch=branches[0], head=head, prunable=True
+            )
         return None
 
     def fetch(self) -> None:
@@ -257,8 +265,7 @@ class Worktrees:
         self._git.branch("--no-track", branch, base)
         crash_point("after-branch")
         self._git.worktree("add", str(path), branch)
-        log.info("created worktree %s on new branch %s from %s for #%s", path, branch, base,
-                 number)
+        log.info("created worktree %s on new branch %s from %s for #%s", path, branch, base, number)
         return self._info_for(branch)
 
     def _ensure_on(self, number: int, branch: str) -> WorktreeInfo:
@@ -272,12 +279,15 @@ class Worktrees:
         if branch in self._local_branches():
             self._git.worktree("add", str(path), branch)
         elif branch in self._remote_branches():
-            self._git.worktree("add", "--track", "-b", branch, str(path),
-                               f"{self.remote}/{branch}")
+            self._git.worktree("add", "--track", "-b", branch, str(path), f"{self.remote}/{branch}")
         else:
             # Gone (deleted after its merge, say): the issue gets a fresh branch instead.
-            log.info("branch %s of #%s exists neither locally nor on %s; making a new one",
-                     branch, number, self.remote)
+            log.info(
+                "branch %s of #%s exists neither locally nor on %s; making a new one",
+                branch,
+                number,
+                self.remote,
+            )
             return self.ensure(number)
         log.info("created worktree %s on adopted branch %s for #%s", path, branch, number)
         return self._info_for(branch)
@@ -306,8 +316,10 @@ class Worktrees:
         if not found.prunable:
             status = self._git.execute(["git", "-C", str(found.path), "status", "--porcelain"])
             if status.strip():
-                reason = (f"{found.path} has uncommitted changes; kept it so no work is lost "
-                          "(commit and push them, or delete the folder by hand)")
+                reason = (
+                    f"{found.path} has uncommitted changes; kept it so no work is lost "
+                    "(commit and push them, or delete the folder by hand)"
+                )
                 log.warning("kept worktree of #%s: uncommitted changes", number)
                 return RemovalResult(False, False, reason)
             force = ["--force"] if self._unpushed(found.branch) == 0 else []
@@ -316,10 +328,18 @@ class Worktrees:
 
         unpushed = self._unpushed(found.branch)
         if unpushed:
-            log.info("kept branch %s of #%s: %d commits not on %s", found.branch, number,
-                     unpushed, self.remote)
-            return RemovalResult(True, False, f"branch {found.branch} has {unpushed} commits "
-                                              f"not on {self.remote}; kept it")
+            log.info(
+                "kept branch %s of #%s: %d commits not on %s",
+                found.branch,
+                number,
+                unpushed,
+                self.remote,
+            )
+            return RemovalResult(
+                True,
+                False,
+                f"branch {found.branch} has {unpushed} commits not on {self.remote}; kept it",
+            )
         self._git.branch("-D", found.branch)
         log.info("removed worktree and branch %s of #%s", found.branch, number)
         return RemovalResult(True, True)

@@ -11,8 +11,12 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def wait_for(condition: Callable[[], T], timeout: float = 10.0, interval: float = 0.05,
-             message: str = "condition") -> T:
+def wait_for(
+    condition: Callable[[], T],
+    timeout: float = 10.0,
+    interval: float = 0.05,
+    message: str = "condition",
+) -> T:
     """Poll `condition` until it returns something truthy; fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     last: T = condition()
@@ -25,7 +29,5 @@ def wait_for(condition: Callable[[], T], timeout: float = 10.0, interval: float 
 
 
 def git(cwd: Path | str, *args: str, check: bool = True) -> str:
-    result = subprocess.run(
-        ["git", *args], cwd=cwd, check=check, capture_output=True, text=True
-    )
+    result = subprocess.run(["git", *args], cwd=cwd, check=check, capture_output=True, text=True)
     return result.stdout.strip()

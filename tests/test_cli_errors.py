@@ -16,8 +16,14 @@ from controller.commands_run import INIT_TEMPLATE
 
 def controller(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("GITHUB_TOKEN", "GH_TOKEN")}
-    return subprocess.run([sys.executable, "-m", "controller", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "controller", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def one_clean_line(result: subprocess.CompletedProcess) -> str:
@@ -35,13 +41,15 @@ def files_in(folder: Path) -> list[str]:
 
 # -- the controller's own errors -------------------------------------------------------
 
+
 @pytest.mark.parametrize("command", ["peek", "attach"])
-def test_looking_at_an_agent_that_is_not_running_is_one_line(tmp_path, tmux_socket,
-                                                              command):
+def test_looking_at_an_agent_that_is_not_running_is_one_line(tmp_path, tmux_socket, command):
     (tmp_path / "controller.yaml").write_text(f"tmux:\n  socket: {tmux_socket}\n")
     line = one_clean_line(controller(tmp_path, command, "7"))
-    assert line == (f"controller: no session worker-7 on tmux socket {tmux_socket}; "
-                    "`controller status` shows which issues have a running agent")
+    assert line == (
+        f"controller: no session worker-7 on tmux socket {tmux_socket}; "
+        "`controller status` shows which issues have a running agent"
+    )
 
 
 def run_raising(monkeypatch, error: Exception) -> int:
@@ -72,8 +80,10 @@ def test_the_project_errors_are_one_line_and_a_bug_keeps_its_traceback(monkeypat
         (LockHeld("held by pid 12"), "controller: held by pid 12\n"),
         (PromptError("x.md: no field y"), "controller: x.md: no field y\n"),
         (LaunchError("no agent"), "controller: no agent\n"),
-        (RateLimited("limit spent", retry_at=0.0),
-         "controller: GitHub could not be read: limit spent\n"),
+        (
+            RateLimited("limit spent", retry_at=0.0),
+            "controller: GitHub could not be read: limit spent\n",
+        ),
         (config.ConfigError("c.yaml: bad"), "controller: configuration error: c.yaml: bad\n"),
     ]:
         assert run_raising(monkeypatch, error) == 2
@@ -85,8 +95,10 @@ def test_the_project_errors_are_one_line_and_a_bug_keeps_its_traceback(monkeypat
 
 # -- the state directory ---------------------------------------------------------------
 
-@pytest.mark.parametrize("command", [["status"], ["status", "--json"], ["history", "7"],
-                                     ["force", "7", "closed"]])
+
+@pytest.mark.parametrize(
+    "command", [["status"], ["status", "--json"], ["history", "7"], ["force", "7", "closed"]]
+)
 def test_a_file_given_as_the_state_directory_is_named_as_such(tmp_path, command):
     (tmp_path / "afile").write_text("notes\n")
     line = one_clean_line(controller(tmp_path, "--state-dir", "afile", *command))
@@ -111,10 +123,9 @@ def test_init_checks_the_state_directory_before_writing_anything(tmp_path):
 
 # -- init --repo -----------------------------------------------------------------------
 
-@pytest.mark.parametrize("repo", ["bad repo", "a/b #x", "a/b: c", "a", "a/b/c", "../x",
-                                  "", "a/"])
-def test_init_refuses_a_repository_that_is_not_owner_name_and_writes_nothing(tmp_path,
-                                                                               repo):
+
+@pytest.mark.parametrize("repo", ["bad repo", "a/b #x", "a/b: c", "a", "a/b/c", "../x", "", "a/"])
+def test_init_refuses_a_repository_that_is_not_owner_name_and_writes_nothing(tmp_path, repo):
     result = controller(tmp_path, "init", "--repo", repo)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "a repository is OWNER/NAME" in result.stderr and repr(repo) in result.stderr
@@ -144,23 +155,31 @@ def test_init_says_when_an_existing_file_keeps_its_repository(tmp_path):
 
 # -- argument checks -------------------------------------------------------------------
 
-@pytest.mark.parametrize("args,expected", [
-    (["sandbox", "serve", "--port", "99999", "--dir", "d"],
-     "argument --port: a port is a whole number from 0 to 65535, not '99999'"),
-    (["sandbox", "serve", "--port", "-1", "--dir", "d"], "not '-1'"),
-    (["reconcile", "--issue", "0"],
-     "argument --issue: an issue number is a whole number from 1 up, not '0'"),
-    (["reconcile", "--issue", "x"], "an issue number is a whole number from 1 up, not 'x'"),
-    (["peek", "0"], "an issue number is a whole number from 1 up, not '0'"),
-    (["attach", "-2"], "an issue number is a whole number from 1 up, not '-2'"),
-    (["demo", "--timeout", "0"], "argument --timeout: a number of seconds more than 0"),
-    (["demo", "--timeout", "-1"], "a number of seconds more than 0, not '-1'"),
-    (["demo", "--timeout", "nan"], "a number of seconds more than 0, not 'nan'"),
-    (["demo", "--issues", "7"], "argument --issues: a whole number from 1 to 6, not '7'"),
-    (["demo", "--issues", "0"], "a whole number from 1 to 6, not '0'"),
-    (["sandbox", "model", "--port", "99999"], "a port is a whole number from 0 to 65535"),
-    (["sandbox", "solve", "--issue", "0"], "an issue number is a whole number from 1 up"),
-])
+
+@pytest.mark.parametrize(
+    "args,expected",
+    [
+        (
+            ["sandbox", "serve", "--port", "99999", "--dir", "d"],
+            "argument --port: a port is a whole number from 0 to 65535, not '99999'",
+        ),
+        (["sandbox", "serve", "--port", "-1", "--dir", "d"], "not '-1'"),
+        (
+            ["reconcile", "--issue", "0"],
+            "argument --issue: an issue number is a whole number from 1 up, not '0'",
+        ),
+        (["reconcile", "--issue", "x"], "an issue number is a whole number from 1 up, not 'x'"),
+        (["peek", "0"], "an issue number is a whole number from 1 up, not '0'"),
+        (["attach", "-2"], "an issue number is a whole number from 1 up, not '-2'"),
+        (["demo", "--timeout", "0"], "argument --timeout: a number of seconds more than 0"),
+        (["demo", "--timeout", "-1"], "a number of seconds more than 0, not '-1'"),
+        (["demo", "--timeout", "nan"], "a number of seconds more than 0, not 'nan'"),
+        (["demo", "--issues", "7"], "argument --issues: a whole number from 1 to 6, not '7'"),
+        (["demo", "--issues", "0"], "a whole number from 1 to 6, not '0'"),
+        (["sandbox", "model", "--port", "99999"], "a port is a whole number from 0 to 65535"),
+        (["sandbox", "solve", "--issue", "0"], "an issue number is a whole number from 1 up"),
+    ],
+)
 def test_arguments_out_of_range_are_refused_at_parsing(tmp_path, args, expected):
     result = controller(tmp_path, *args)
     assert result.returncode == 2
@@ -184,6 +203,7 @@ def test_a_group_without_its_subcommand_prints_its_own_help(tmp_path, group, sub
 
 # -- the configuration file ------------------------------------------------------------
 
+
 def test_a_directory_as_the_configuration_is_named_as_such(tmp_path):
     (tmp_path / "conf").mkdir()
     line = one_clean_line(controller(tmp_path, "--config", "conf", "status"))
@@ -198,18 +218,22 @@ def test_a_binary_configuration_is_named_as_such(tmp_path):
     assert "codec" not in line
 
 
-@pytest.mark.parametrize("key,value,suggested", [
-    ("github.timeout_s", "1e9", ["1000000000", "1.0e+9"]),
-    ("github.timeout_s", "25E-3", ["0.025", "2.5e-2"]),
-    ("policy.max_workers", "1e1", ["10"]),
-])
+@pytest.mark.parametrize(
+    "key,value,suggested",
+    [
+        ("github.timeout_s", "1e9", ["1000000000", "1.0e+9"]),
+        ("github.timeout_s", "25E-3", ["0.025", "2.5e-2"]),
+        ("policy.max_workers", "1e1", ["10"]),
+    ],
+)
 def test_a_number_yaml_reads_as_text_gets_a_hint_that_works(tmp_path, key, value, suggested):
     section, name = key.split(".")
     path = tmp_path / "c.yaml"
     path.write_text(f"{section}:\n  {name}: {value}\n")
     line = one_clean_line(controller(tmp_path, "--config", "c.yaml", "status"))
-    assert line.endswith(f"not {value!r} (YAML reads {value} as text: write "
-                         f"{' or '.join(suggested)})")
+    assert line.endswith(
+        f"not {value!r} (YAML reads {value} as text: write {' or '.join(suggested)})"
+    )
     for spelling in suggested:
         path.write_text(f"{section}:\n  {name}: {spelling}\n")
         assert getattr(getattr(config.load(path), section), name) == float(value)

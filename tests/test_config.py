@@ -17,44 +17,58 @@ def error_for(text: str) -> str:
     return str(raised.value)
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("github:\n  created_since: yesterday\n", "github.created_since must be a date"),
-    ("github:\n  created_since: '2024-13-01'\n", "not '2024-13-01'"),
-    ("github:\n  created_since: '20240501'\n", "(YYYY-MM-DD, such as 2024-05-01), \"today\""),
-    ("github:\n  api_url: api.github.com\n", "github.api_url must be an http:// or https://"),
-    ("github:\n  api_url: ftp://example.com\n", "github.api_url"),
-    ("github:\n  api_url: 'https://'\n", "github.api_url"),
-    ("policy:\n  max_wrokers: 3\n",
-     "unknown key policy.max_wrokers; did you mean `policy.max_workers`?"),
-    ("agents: {}\n", "unknown key agents; did you mean `agent`?"),
-    ("policy:\n  permission: yes\n", "policy.permission must be one of stall, accept, not True"),
-    ("github:\n  no_checks: no\n", "github.no_checks must be one of wait, success, not False"),
-    ("github:\n  poll_interval_s: 0\n", "github.poll_interval_s must be more than 0"),
-    ("github:\n  timeout_s: -5\n", "github.timeout_s must be more than 0"),
-    ("tmux:\n  poll_interval_s: -1\n", "tmux.poll_interval_s must be more than 0"),
-    ("tmux:\n  width: 0\n", "tmux.width must be more than 0"),
-    ("policy:\n  stall_after_s: -1\n", "policy.stall_after_s must be zero or more"),
-    ("policy:\n  hang_after_s: -1\n", "policy.hang_after_s must be more than 0"),
-    ("policy:\n  settle_s: -1\n", "policy.settle_s must be zero or more"),
-    ("github:\n  no_checks_grace_s: -1\n", "github.no_checks_grace_s must be zero or more"),
-    ("policy:\n  retry_backoff_s: -1\n", "policy.retry_backoff_s must be zero or more"),
-    ("policy:\n  retry_backoff_s: 60\n  retry_backoff_max_s: 10\n",
-     "policy.retry_backoff_max_s (10) must be at least policy.retry_backoff_s (60)"),
-    # Templates and names fail here, not when the first issue is worked on.
-    ("repo:\n  branch_template: 'fix/{number}-{nope}'\n",
-     "repo.branch_template 'fix/{number}-{nope}' uses {nope}; it may use only {number}, "
-     "{suffix}"),
-    ("repo:\n  branch_template: 'fix/{number:>5}'\n", "uses {number:>5}"),
-    ("repo:\n  branch_template: 'fix/{number'\n", "is not a valid template"),
-    ("repo:\n  branch_template: fix/issue\n", "repo.branch_template must contain {number}"),
-    ("repo:\n  branch_template: 'fix {number}'\n", "gives 'fix 42' for issue 42, which is "
-     "not a git branch name"),
-    ("repo:\n  branch_template: 'fix..{number}'\n", "not a git branch name"),
-    ("tmux:\n  session_template: 'w.{number}'\n", "which is not a tmux session name"),
-    ("tmux:\n  socket: a/b\n", "tmux.socket must be a plain name"),
-    ("tmux:\n  socket: ''\n", "tmux.socket must be a plain name"),
-    ("prompts_dir: ./no-such-folder\n", "prompts_dir './no-such-folder' is not a folder"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("github:\n  created_since: yesterday\n", "github.created_since must be a date"),
+        ("github:\n  created_since: '2024-13-01'\n", "not '2024-13-01'"),
+        ("github:\n  created_since: '20240501'\n", '(YYYY-MM-DD, such as 2024-05-01), "today"'),
+        ("github:\n  api_url: api.github.com\n", "github.api_url must be an http:// or https://"),
+        ("github:\n  api_url: ftp://example.com\n", "github.api_url"),
+        ("github:\n  api_url: 'https://'\n", "github.api_url"),
+        (
+            "policy:\n  max_wrokers: 3\n",
+            "unknown key policy.max_wrokers; did you mean `policy.max_workers`?",
+        ),
+        ("agents: {}\n", "unknown key agents; did you mean `agent`?"),
+        (
+            "policy:\n  permission: yes\n",
+            "policy.permission must be one of stall, accept, not True",
+        ),
+        ("github:\n  no_checks: no\n", "github.no_checks must be one of wait, success, not False"),
+        ("github:\n  poll_interval_s: 0\n", "github.poll_interval_s must be more than 0"),
+        ("github:\n  timeout_s: -5\n", "github.timeout_s must be more than 0"),
+        ("tmux:\n  poll_interval_s: -1\n", "tmux.poll_interval_s must be more than 0"),
+        ("tmux:\n  width: 0\n", "tmux.width must be more than 0"),
+        ("policy:\n  stall_after_s: -1\n", "policy.stall_after_s must be zero or more"),
+        ("policy:\n  hang_after_s: -1\n", "policy.hang_after_s must be more than 0"),
+        ("policy:\n  settle_s: -1\n", "policy.settle_s must be zero or more"),
+        ("github:\n  no_checks_grace_s: -1\n", "github.no_checks_grace_s must be zero or more"),
+        ("policy:\n  retry_backoff_s: -1\n", "policy.retry_backoff_s must be zero or more"),
+        (
+            "policy:\n  retry_backoff_s: 60\n  retry_backoff_max_s: 10\n",
+            "policy.retry_backoff_max_s (10) must be at least policy.retry_backoff_s (60)",
+        ),
+        # Templates and names fail here, not when the first issue is worked on.
+        (
+            "repo:\n  branch_template: 'fix/{number}-{nope}'\n",
+            "repo.branch_template 'fix/{number}-{nope}' uses {nope}; it may use only {number}, "
+            "{suffix}",
+        ),
+        ("repo:\n  branch_template: 'fix/{number:>5}'\n", "uses {number:>5}"),
+        ("repo:\n  branch_template: 'fix/{number'\n", "is not a valid template"),
+        ("repo:\n  branch_template: fix/issue\n", "repo.branch_template must contain {number}"),
+        (
+            "repo:\n  branch_template: 'fix {number}'\n",
+            "gives 'fix 42' for issue 42, which is not a git branch name",
+        ),
+        ("repo:\n  branch_template: 'fix..{number}'\n", "not a git branch name"),
+        ("tmux:\n  session_template: 'w.{number}'\n", "which is not a tmux session name"),
+        ("tmux:\n  socket: a/b\n", "tmux.socket must be a plain name"),
+        ("tmux:\n  socket: ''\n", "tmux.socket must be a plain name"),
+        ("prompts_dir: ./no-such-folder\n", "prompts_dir './no-such-folder' is not a folder"),
+    ],
+)
 def test_a_bad_value_is_an_error_that_names_the_key(text, expected):
     message = error_for(text)
     assert message.startswith("controller.yaml: ") and expected in message
@@ -67,18 +81,25 @@ def test_created_since_takes_a_date_today_or_nothing(value):
 
 
 def test_zero_is_fine_where_it_makes_sense():
-    loaded = config.from_mapping(yaml.safe_load(
-        "github:\n  no_checks_grace_s: 0\n  api_url: http://127.0.0.1:8000\n"
-        "policy:\n  settle_s: 0\n  retry_backoff_s: 0\n  retry_backoff_max_s: 0\n"
-        "  max_workers: 0\n"
-    ))
+    loaded = config.from_mapping(
+        yaml.safe_load(
+            "github:\n  no_checks_grace_s: 0\n  api_url: http://127.0.0.1:8000\n"
+            "policy:\n  settle_s: 0\n  retry_backoff_s: 0\n  retry_backoff_max_s: 0\n"
+            "  max_workers: 0\n"
+        )
+    )
     assert loaded.policy.max_workers == 0 and loaded.github.no_checks_grace_s == 0
 
 
 def test_the_command_refuses_a_bad_configuration_before_anything_runs(tmp_path):
     (tmp_path / "controller.yaml").write_text("policy:\n  permission: yes\n")
-    result = subprocess.run([sys.executable, "-m", "controller", "status"], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "controller", "status"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2
     assert "policy.permission must be one of stall, accept" in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "state").exists()
@@ -88,11 +109,16 @@ def test_a_stall_threshold_of_zero_is_allowed():
     assert config.from_mapping({"policy": {"stall_after_s": 0}}).policy.stall_after_s == 0
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("policy:\n  max_workers: 3\n  max_workers: 1\n",
-     "line 3: the key policy.max_workers appears twice (first on line 2)"),
-    ("policy: {}\ngithub: {}\npolicy: {}\n", "line 3: the key policy appears twice"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "policy:\n  max_workers: 3\n  max_workers: 1\n",
+            "line 3: the key policy.max_workers appears twice (first on line 2)",
+        ),
+        ("policy: {}\ngithub: {}\npolicy: {}\n", "line 3: the key policy appears twice"),
+    ],
+)
 def test_a_key_written_twice_is_an_error_not_the_last_one_silently(tmp_path, text, expected):
     path = tmp_path / "controller.yaml"
     path.write_text(text)
@@ -111,7 +137,8 @@ def test_an_alias_of_itself_is_a_clear_error(tmp_path):
 def test_nested_aliases_are_read_once_each(tmp_path):
     # Nine levels of nine aliases each: walked without memory, some 387 million nodes.
     levels = ['a0: &a0 ["x"]'] + [
-        f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
+        f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)
+    ]
     path = tmp_path / "controller.yaml"
     path.write_text("\n".join(levels) + "\n")
     with pytest.raises(config.ConfigError, match="unknown key a0"):

@@ -24,11 +24,28 @@ ADAPTER_OWNERS = {
     "transitions": {"controller.machine"},
     "watchdog": {"controller.watch"},
 }
-PURE = {"controller.machine", "controller.record", "controller.decide",
-        "controller.observation", "controller.screens"}
-IO_MODULES = {"subprocess", "socket", "http", "urllib", "libtmux", "ghapi", "git",
-              "controller.github", "controller.sessions", "controller.worktrees",
-              "controller.store", "controller.reconcile", "controller.delivery"}
+PURE = {
+    "controller.machine",
+    "controller.record",
+    "controller.decide",
+    "controller.observation",
+    "controller.screens",
+}
+IO_MODULES = {
+    "subprocess",
+    "socket",
+    "http",
+    "urllib",
+    "libtmux",
+    "ghapi",
+    "git",
+    "controller.github",
+    "controller.sessions",
+    "controller.worktrees",
+    "controller.store",
+    "controller.reconcile",
+    "controller.delivery",
+}
 SANDBOX_MAY_IMPORT = {"controller.sandbox"}
 # Run as a file with `python -I -S` before an agent starts: the standard library only.
 STANDALONE = {"controller.exec_env", "controller.sandbox.with_parent"}
@@ -70,6 +87,9 @@ def test_import_rules(module, path):
     run_as_file = sorted(u for u in used if any(starts(u, m) for m in STANDALONE))
     assert not run_as_file, f"{module} imports {run_as_file}, which runs as a file"
     if starts(module, "controller.sandbox"):
-        internal = sorted(u for u in used if starts(u, "controller") and
-                          not any(starts(u, ok) for ok in SANDBOX_MAY_IMPORT))
+        internal = sorted(
+            u
+            for u in used
+            if starts(u, "controller") and not any(starts(u, ok) for ok in SANDBOX_MAY_IMPORT)
+        )
         assert not internal, f"{module} reaches into the controller: {internal}"

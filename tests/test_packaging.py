@@ -45,8 +45,9 @@ print(json.dumps({"package": controller.__file__, "prompts": str(path), "text": 
 
 
 def _run(argv: list, **kwargs) -> subprocess.CompletedProcess:
-    result = subprocess.run([str(arg) for arg in argv], capture_output=True, text=True,
-                            timeout=120, **kwargs)
+    result = subprocess.run(
+        [str(arg) for arg in argv], capture_output=True, text=True, timeout=120, **kwargs
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return result
 
@@ -57,16 +58,31 @@ def build(tmp_path_factory) -> Iterator[tuple[Path, str]]:
     source = tmp_path_factory.mktemp("source")
     for name in SOURCES:
         if (ROOT / name).is_dir():
-            shutil.copytree(ROOT / name, source / name,
-                            ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(
+                ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__")
+            )
         else:
             shutil.copy2(ROOT / name, source / name)
     out = tmp_path_factory.mktemp("wheel")
 
     # Verbose, so that the build backend's own warnings are printed too.
-    result = _run([sys.executable, "-m", "pip", "wheel", "--verbose", "--no-deps",
-                   "--no-build-isolation", "--no-index", "--disable-pip-version-check",
-                   ".", "-w", out], cwd=source)
+    result = _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--verbose",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--disable-pip-version-check",
+            ".",
+            "-w",
+            out,
+        ],
+        cwd=source,
+    )
 
     (wheel,) = out.glob("issue_controller-*.whl")
     yield wheel, result.stdout + result.stderr
@@ -86,11 +102,27 @@ def installed(build, tmp_path) -> Iterator[Path]:
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", "--without-pip", venv])
     python = venv / "bin" / "python"
-    _run([sys.executable, "-m", "pip", "--python", python, "install", "--no-deps",
-          "--no-index", "--disable-pip-version-check", "--quiet", wheel])
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            python,
+            "install",
+            "--no-deps",
+            "--no-index",
+            "--disable-pip-version-check",
+            "--quiet",
+            wheel,
+        ]
+    )
 
-    site = Path(_run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"])
-                .stdout.strip())
+    site = Path(
+        _run(
+            [python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"]
+        ).stdout.strip()
+    )
     ours = {sysconfig.get_path("purelib"), sysconfig.get_path("platlib")}
     (site / "dependencies-of-the-test.pth").write_text("\n".join(sorted(ours)) + "\n")
     yield python
@@ -125,8 +157,7 @@ def test_the_build_raises_no_setuptools_deprecation(build):
     assert "DeprecationWarning" not in printed, printed
 
 
-def test_an_installed_copy_renders_its_shipped_prompts_outside_the_checkout(installed,
-                                                                            tmp_path):
+def test_an_installed_copy_renders_its_shipped_prompts_outside_the_checkout(installed, tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     venv = installed.parent.parent
@@ -141,8 +172,7 @@ def test_an_installed_copy_renders_its_shipped_prompts_outside_the_checkout(inst
     assert "4711" in found["text"]
 
 
-def test_an_install_without_its_prompts_says_where_it_looked_and_what_to_do(installed,
-                                                                            tmp_path):
+def test_an_install_without_its_prompts_says_where_it_looked_and_what_to_do(installed, tmp_path):
     venv = installed.parent.parent
     shutil.rmtree(venv / "share" / "issue-controller" / "prompts")
 

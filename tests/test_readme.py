@@ -34,15 +34,17 @@ def test_the_configuration_shown_is_what_init_writes_and_equals_the_defaults():
 
 
 def test_init_writes_a_file_that_loads_to_the_defaults(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "controller", "init"], cwd=tmp_path,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "controller", "init"], cwd=tmp_path, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr
     written = config.load(tmp_path / "controller.yaml", required=True)
     expected = config.from_mapping({}, "x", base_dir=tmp_path)
     assert written == expected
     assert (tmp_path / "state" / ".git").exists() or (tmp_path / "state").is_dir()
-    again = subprocess.run([sys.executable, "-m", "controller", "init"], cwd=tmp_path,
-                           capture_output=True, text=True)
+    again = subprocess.run(
+        [sys.executable, "-m", "controller", "init"], cwd=tmp_path, capture_output=True, text=True
+    )
     assert again.returncode == 0 and "left as it is" in again.stdout
 
 

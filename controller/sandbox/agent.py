@@ -173,7 +173,9 @@ class Solver:
         self.say("Running the tests")
         result = subprocess.run(
             [sys.executable, "-m", "unittest", "-q"],
-            cwd=self.root, capture_output=True, text=True,
+            cwd=self.root,
+            capture_output=True,
+            text=True,
         )
         summary = (result.stderr.strip().splitlines() or ["no output"])[-1]
         if result.returncode != 0:
@@ -192,12 +194,19 @@ class Solver:
         if git(self.root, "rev-list", "--count", f"origin/{base}..HEAD") == "0":
             # Nothing to propose: the fix is already on the default branch (an issue
             # reopened after its fix was merged). Say so and close it, as a person would.
-            self.forge.call("POST", f"/issues/{self.task.number}/comments", {
-                "body": f"The fix for this issue is already on `{base}`, with its test; "
-                        "closing it again. Reopen with a failing example if it still fails.",
-            })
-            self.forge.call("PATCH", f"/issues/{self.task.number}",
-                            {"state": "closed", "state_reason": "completed"})
+            self.forge.call(
+                "POST",
+                f"/issues/{self.task.number}/comments",
+                {
+                    "body": f"The fix for this issue is already on `{base}`, with its test; "
+                    "closing it again. Reopen with a failing example if it still fails.",
+                },
+            )
+            self.forge.call(
+                "PATCH",
+                f"/issues/{self.task.number}",
+                {"state": "closed", "state_reason": "completed"},
+            )
             self.say(f"#{self.task.number} was already fixed on {base}; closed it")
             return "closed"
         git(self.root, "push", "-q", "-u", "origin", "HEAD")
@@ -210,7 +219,8 @@ class Solver:
                 return "checks-failed"
             self._comment(pull)
             self.forge.call(
-                "PUT", f"/pulls/{pull['number']}/merge",
+                "PUT",
+                f"/pulls/{pull['number']}/merge",
                 {"merge_method": "merge", "commit_title": f"Merge PR #{pull['number']}"},
             )
             self.say(f"Merged PR #{pull['number']}")
@@ -241,12 +251,16 @@ class Solver:
                 self.say(f"Found PR #{pull['number']} for {branch}")
                 return self.forge.call("GET", f"/pulls/{pull['number']}")
         base = (self.forge.call("GET", "") or {}).get("default_branch") or "main"
-        pull = self.forge.call("POST", "/pulls", {
-            "title": self.sample.title if self.sample else branch,
-            "head": branch,
-            "base": base,
-            "body": f"Closes #{self.task.number}\n\nMade by the scripted agent.",
-        })
+        pull = self.forge.call(
+            "POST",
+            "/pulls",
+            {
+                "title": self.sample.title if self.sample else branch,
+                "head": branch,
+                "base": base,
+                "body": f"Closes #{self.task.number}\n\nMade by the scripted agent.",
+            },
+        )
         self.say(f"Opened PR #{pull['number']}: {pull['title']}")
         return pull
 
@@ -259,8 +273,11 @@ class Solver:
             )
             waited = time.monotonic() - started
             if runs and all(run["status"] == "completed" for run in runs):
-                failed = [run for run in runs if run["conclusion"] not in ("success", "neutral",
-                                                                           "skipped")]
+                failed = [
+                    run
+                    for run in runs
+                    if run["conclusion"] not in ("success", "neutral", "skipped")
+                ]
                 names = ", ".join(f"{run['name']}: {run['conclusion']}" for run in runs)
                 self.say(f"Checks completed ({names})")
                 return failed[0]["conclusion"] if failed else "success"
@@ -352,9 +369,12 @@ class Screen:
         columns, rows = shutil.get_terminal_size((100, 30))
         with self.lock:
             busy = bool(self.busy_label)
-            box = [RULE * columns, PROMPT + "".join(shown for shown, _ in self.segments),
-                   RULE * columns,
-                   "  esc to interrupt" if busy else "  ? for shortcuts"]
+            box = [
+                RULE * columns,
+                PROMPT + "".join(shown for shown, _ in self.segments),
+                RULE * columns,
+                "  esc to interrupt" if busy else "  ? for shortcuts",
+            ]
             above = [""]
             if busy:
                 elapsed = int(time.monotonic() - self.busy_since)
@@ -362,12 +382,17 @@ class Screen:
             room = max(0, rows - len(box) - len(above))
             lines = self.transcript[-room:] + above + box if room else above + box
             self.frame += 1
-            title = f"{BRAILLE[self.frame % len(BRAILLE)]} {self.busy_label}" if busy else (
-                "✳ Scripted agent")
+            title = (
+                f"{BRAILLE[self.frame % len(BRAILLE)]} {self.busy_label}"
+                if busy
+                else ("✳ Scripted agent")
+            )
         # Overwrite in place line by line, so a capture never sees a blank screen.
-        frame = "\x1b[H" + "".join(
-            f"{line[:columns]}\x1b[K\r\n" for line in lines[:-1]
-        ) + f"{lines[-1][:columns]}\x1b[K\x1b[J"
+        frame = (
+            "\x1b[H"
+            + "".join(f"{line[:columns]}\x1b[K\r\n" for line in lines[:-1])
+            + f"{lines[-1][:columns]}\x1b[K\x1b[J"
+        )
         if title != self.title:
             frame = f"\x1b]0;{title}\x07" + frame
             self.title = title
@@ -583,8 +608,9 @@ def register(group) -> None:
 def _issue_number(text: str) -> int:
     """An argparse type: an issue number, 1 or more."""
     if not (text.isascii() and text.isdigit()) or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"an issue number is a whole number from 1 up, "
-                                         f"not {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"an issue number is a whole number from 1 up, not {text!r}"
+        )
     return int(text)
 
 
@@ -603,8 +629,12 @@ def run_agent(args) -> int:
 def run_solve(args) -> int:
     task = Task(args.issue, args.repo, args.branch)
     try:
-        outcome = solve(task, Path(args.workdir).resolve(), args.stop_after,
-                        say=lambda line: print(line, flush=True))
+        outcome = solve(
+            task,
+            Path(args.workdir).resolve(),
+            args.stop_after,
+            say=lambda line: print(line, flush=True),
+        )
     except (SolveError, LookupError) as error:
         print(f"solve: #{args.issue}: {error}", file=sys.stderr)
         return 1

@@ -108,8 +108,14 @@ class Interrupts:
 
 
 def _git(cwd: Path, *args: str) -> str:
-    result = subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True,
-                            env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+    result = subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
+    )
     return result.stdout.strip()
 
 
@@ -120,13 +126,14 @@ def _claude_binary() -> str:
     found = shutil.which("claude")
     if found:
         return found
-    raise SystemExit("demo: the Claude Code CLI is not installed; run "
-                     "`scripts/bootstrap --with-claude` (installs it under .tools/)")
+    raise SystemExit(
+        "demo: the Claude Code CLI is not installed; run "
+        "`scripts/bootstrap --with-claude` (installs it under .tools/)"
+    )
 
 
 def _tmux_busy(socket: str) -> bool:
-    result = subprocess.run(["tmux", "-L", socket, "list-sessions"], capture_output=True,
-                            text=True)
+    result = subprocess.run(["tmux", "-L", socket, "list-sessions"], capture_output=True, text=True)
     return result.returncode == 0 and bool(result.stdout.strip())
 
 
@@ -141,16 +148,22 @@ def _take_lock(path: Path) -> int | None:
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     except OSError as error:
-        print(f"demo: cannot open the lock file {path}: {error.strerror}; remove it if it is "
-              "not yours, or set TMUX_TMPDIR to a folder of your own", file=sys.stderr)
+        print(
+            f"demo: cannot open the lock file {path}: {error.strerror}; remove it if it is "
+            "not yours, or set TMUX_TMPDIR to a folder of your own",
+            file=sys.stderr,
+        )
         return None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         holder = _lock_holder(fd)
         os.close(fd)
-        print(f"demo: another demo is running ({holder}) on tmux socket {SOCKET!r}; wait for "
-              "it to finish or stop it with Ctrl-C in its terminal", file=sys.stderr)
+        print(
+            f"demo: another demo is running ({holder}) on tmux socket {SOCKET!r}; wait for "
+            "it to finish or stop it with Ctrl-C in its terminal",
+            file=sys.stderr,
+        )
         return None
     os.ftruncate(fd, 0)
     os.write(fd, f"{os.getpid()}\n".encode())
@@ -170,18 +183,22 @@ def _lock_holder(fd: int) -> str:
 def _make_folder(directory: str | None) -> Path | None:
     root = Path(directory or tempfile.mkdtemp(prefix="controller-demo-")).resolve()
     if root.exists() and not root.is_dir():
-        print(f"demo: {root} is a file, not a folder; give an empty or new folder with --dir",
-              file=sys.stderr)
+        print(
+            f"demo: {root} is a file, not a folder; give an empty or new folder with --dir",
+            file=sys.stderr,
+        )
         return None
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        print(f"demo: cannot make the folder {root}: {error.strerror}; give an empty or new "
-              "folder with --dir", file=sys.stderr)
+        print(
+            f"demo: cannot make the folder {root}: {error.strerror}; give an empty or new "
+            "folder with --dir",
+            file=sys.stderr,
+        )
         return None
     if any(root.iterdir()):
-        print(f"demo: {root} is not empty; give an empty or new folder with --dir",
-              file=sys.stderr)
+        print(f"demo: {root} is not empty; give an empty or new folder with --dir", file=sys.stderr)
         return None
     return root
 
@@ -196,20 +213,33 @@ def _config(root: Path, forge_url: str, agent: str, model_url: str | None) -> di
             profile="claude-code",
             command=shlex.join([_claude_binary(), "--dangerously-skip-permissions"]),
         )
-        agent_section["env"].update(ANTHROPIC_BASE_URL=model_url or "",
-                                    ANTHROPIC_API_KEY="sk-ant-api03-sandbox-demo-key-0000000000")
+        agent_section["env"].update(
+            ANTHROPIC_BASE_URL=model_url or "",
+            ANTHROPIC_API_KEY="sk-ant-api03-sandbox-demo-key-0000000000",
+        )
     else:
         agent_section["env"]["SCRIPTED_AGENT_THINK_S"] = "2.5"
-        agent_section.update(profile="scripted",
-                             command=shlex.join([sys.executable, "-m", "controller.sandbox.agent"]))
+        agent_section.update(
+            profile="scripted",
+            command=shlex.join([sys.executable, "-m", "controller.sandbox.agent"]),
+        )
     return {
-        "github": {"api_url": forge_url, "repo": REPOSITORY, "authors": [AUTHOR],
-                   "poll_interval_s": 1},
+        "github": {
+            "api_url": forge_url,
+            "repo": REPOSITORY,
+            "authors": [AUTHOR],
+            "poll_interval_s": 1,
+        },
         "repo": {"path": str(root / "repo"), "worktree_dir": str(root / "worktrees")},
         "tmux": {"socket": SOCKET, "poll_interval_s": 0.5},
         "agent": agent_section,
-        "policy": {"max_workers": 3, "stall_after_s": 3, "settle_s": 0.4,
-                   "retry_backoff_s": 2, "retry_backoff_max_s": 20},
+        "policy": {
+            "max_workers": 3,
+            "stall_after_s": 3,
+            "settle_s": 0.4,
+            "retry_backoff_s": 2,
+            "retry_backoff_max_s": 20,
+        },
         "state_dir": str(root / "state"),
     }
 
@@ -231,9 +261,11 @@ def _table(states: dict[int, dict]) -> str:
     lines = [f"  {'issue':<6} {'state':<10} {'pr':<5} {'ci':<8} {'nudges':<6} title"]
     for number, data in sorted(states.items()):
         pr = f"#{data['pr']}" if data.get("pr") else "-"
-        lines.append(f"  #{number:<5} {data.get('state', '?'):<10} {pr:<5} "
-                     f"{data.get('ci') or '-':<8} {data.get('nudges', 0):<6} "
-                     f"{(data.get('title') or '')[:60]}")
+        lines.append(
+            f"  #{number:<5} {data.get('state', '?'):<10} {pr:<5} "
+            f"{data.get('ci') or '-':<8} {data.get('nudges', 0):<6} "
+            f"{(data.get('title') or '')[:60]}"
+        )
         if data.get("error"):
             lines.append(f"  {'':<6} error: {data['error']}")
     return "\n".join(lines)
@@ -269,8 +301,11 @@ class Sandbox:
 
         self.root = root
         self.keep = keep
-        self.forge = Forge(root / "forge", repo=REPOSITORY,
-                           ci_command=f"{shlex.quote(sys.executable)} -m unittest -q")
+        self.forge = Forge(
+            root / "forge",
+            repo=REPOSITORY,
+            ci_command=f"{shlex.quote(sys.executable)} -m unittest -q",
+        )
         self.model = None
         self.controller: subprocess.Popen | None = None
 
@@ -286,8 +321,9 @@ class Sandbox:
                 controller.wait()
         if not self.keep:
             # Its own session: a Ctrl-C at the terminal must not kill it half way.
-            subprocess.run(["tmux", "-L", SOCKET, "kill-server"], capture_output=True,
-                           start_new_session=True)
+            subprocess.run(
+                ["tmux", "-L", SOCKET, "kill-server"], capture_output=True, start_new_session=True
+            )
         if self.model is not None:
             self.model.stop()
             self.model = None
@@ -308,24 +344,30 @@ def _path_taken(subjects: list[str]) -> str:
         source, dest = states.split(" -> ", 1)
         if not path:
             path.append(source)
-        path.append(dest + (" (forced)" if subject.split(": ", 1)[0].endswith("(forced)")
-                            else ""))
+        path.append(dest + (" (forced)" if subject.split(": ", 1)[0].endswith("(forced)") else ""))
     return " -> ".join(path)
 
 
-def main(issues: int = 3, agent: str = "scripted", directory: str | None = None,
-         timeout: float = 600.0, keep: bool = False) -> int:
+def main(
+    issues: int = 3,
+    agent: str = "scripted",
+    directory: str | None = None,
+    timeout: float = 600.0,
+    keep: bool = False,
+) -> int:
     if not 1 <= issues <= len(sample_issues.ISSUES):
-        print(f"demo: --issues must be between 1 and {len(sample_issues.ISSUES)}",
-              file=sys.stderr)
+        print(f"demo: --issues must be between 1 and {len(sample_issues.ISSUES)}", file=sys.stderr)
         return 2
     lock = _take_lock(lock_path())
     if lock is None:
         return 2
     try:
         if _tmux_busy(SOCKET):
-            print(f"demo: a tmux server left by an earlier demo is running on socket "
-                  f"{SOCKET!r}; stop it with `tmux -L {SOCKET} kill-server`", file=sys.stderr)
+            print(
+                f"demo: a tmux server left by an earlier demo is running on socket "
+                f"{SOCKET!r}; stop it with `tmux -L {SOCKET} kill-server`",
+                file=sys.stderr,
+            )
             return 2
         root = _make_folder(directory)
         if root is None:
@@ -363,16 +405,19 @@ def _run(root: Path, issues: int, agent: str, timeout: float, keep: bool) -> int
             return status
         what = "interrupted" if interrupts.received == signal.SIGINT else "terminated"
         if keep:
-            print(f"demo: {what}; stopped the controller and the sandbox; the agents' tmux "
-                  f"server is left running (--keep): `tmux -L {SOCKET} kill-server` stops it",
-                  file=sys.stderr)
+            print(
+                f"demo: {what}; stopped the controller and the sandbox; the agents' tmux "
+                f"server is left running (--keep): `tmux -L {SOCKET} kill-server` stops it",
+                file=sys.stderr,
+            )
         else:
             print(f"demo: {what}; stopped the agents and the sandbox", file=sys.stderr)
         return 128 + interrupts.received
 
 
-def _demonstrate(sandbox: Sandbox, interrupts: Interrupts, issues: int, agent: str,
-                 timeout: float) -> int:
+def _demonstrate(
+    sandbox: Sandbox, interrupts: Interrupts, issues: int, agent: str, timeout: float
+) -> int:
     root, forge = sandbox.root, sandbox.forge
     started = time.monotonic()
     with interrupts.deferred():
@@ -384,8 +429,10 @@ def _demonstrate(sandbox: Sandbox, interrupts: Interrupts, issues: int, agent: s
     for sample in sample_issues.ISSUES[:issues]:
         created = forge.create_issue(AUTHOR, sample.title, sample.body, labels=sample.labels)
         filed.append(created["number"] if isinstance(created, dict) else created)
-    print(f"demo: forge at {forge.url}, {len(filed)} issues filed: "
-          + ", ".join(f"#{n}" for n in filed))
+    print(
+        f"demo: forge at {forge.url}, {len(filed)} issues filed: "
+        + ", ".join(f"#{n}" for n in filed)
+    )
 
     if agent == "claude":
         from controller.sandbox.model import ModelServer
@@ -398,9 +445,12 @@ def _demonstrate(sandbox: Sandbox, interrupts: Interrupts, issues: int, agent: s
     (root / "state").mkdir()
     _git(root / "state", "init", "-q")
     config_path = root / "controller.yaml"
-    config_path.write_text(yaml.safe_dump(
-        _config(root, forge.url, agent, sandbox.model.url if sandbox.model else None),
-        sort_keys=False))
+    config_path.write_text(
+        yaml.safe_dump(
+            _config(root, forge.url, agent, sandbox.model.url if sandbox.model else None),
+            sort_keys=False,
+        )
+    )
 
     log_path = root / "controller.log"
     env = {**os.environ, "GITHUB_TOKEN": forge.token(AUTHOR), "PYTHONUNBUFFERED": "1"}
@@ -409,9 +459,24 @@ def _demonstrate(sandbox: Sandbox, interrupts: Interrupts, issues: int, agent: s
         # Through with_parent.py, which execs the controller: should the demo be killed
         # outright, the kernel stops its controller too.
         sandbox.controller = subprocess.Popen(
-            [sys.executable, "-I", "-S", str(_WITH_PARENT), str(os.getpid()), "--",
-             sys.executable, "-m", "controller", "--config", str(config_path), "run"],
-            cwd=root, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-I",
+                "-S",
+                str(_WITH_PARENT),
+                str(os.getpid()),
+                "--",
+                sys.executable,
+                "-m",
+                "controller",
+                "--config",
+                str(config_path),
+                "run",
+            ],
+            cwd=root,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     print(f"demo: controller running (pid {sandbox.controller.pid}); log: {log_path}")
@@ -426,33 +491,41 @@ def _demonstrate(sandbox: Sandbox, interrupts: Interrupts, issues: int, agent: s
         if table != shown and states:
             print(f"[{time.monotonic() - started:5.1f}s]\n{table}\n", flush=True)
             shown = table
-        if len(states) >= len(filed) and all(
-                states.get(n, {}).get("state") == "closed" for n in filed
-        ) and _committed(state_dir, filed):
+        if (
+            len(states) >= len(filed)
+            and all(states.get(n, {}).get("state") == "closed" for n in filed)
+            and _committed(state_dir, filed)
+        ):
             break
         stuck = _needing_a_person(states, filed)
         if stuck:
             number, error = stuck
-            print(f"demo: stopped early: #{number} is stuck ({error})\n"
-                  f"demo: its state file is {state_dir / f'issue-{number}.yaml'} (history: "
-                  f"git -C {state_dir} log -- issue-{number}.yaml); the controller's log is "
-                  f"{log_path}", file=sys.stderr)
+            print(
+                f"demo: stopped early: #{number} is stuck ({error})\n"
+                f"demo: its state file is {state_dir / f'issue-{number}.yaml'} (history: "
+                f"git -C {state_dir} log -- issue-{number}.yaml); the controller's log is "
+                f"{log_path}",
+                file=sys.stderr,
+            )
             return 1
         if sandbox.controller.poll() is not None:
-            print(f"demo: the controller exited with status {sandbox.controller.returncode}; "
-                  f"see {log_path}", file=sys.stderr)
+            print(
+                f"demo: the controller exited with status {sandbox.controller.returncode}; "
+                f"see {log_path}",
+                file=sys.stderr,
+            )
             return 1
         if time.monotonic() > deadline:
-            print(f"demo: not finished after {timeout:.0f}s; see {log_path}",
-                  file=sys.stderr)
+            print(f"demo: not finished after {timeout:.0f}s; see {log_path}", file=sys.stderr)
             return 1
         time.sleep(0.5)
 
     elapsed = time.monotonic() - started
     print(f"demo: all {len(filed)} issues closed in {elapsed:.0f}s\n")
     for number in filed:
-        history = _git(state_dir, "log", "--reverse", "--format=%s", "--",
-                       f"issue-{number}.yaml").splitlines()
+        history = _git(
+            state_dir, "log", "--reverse", "--format=%s", "--", f"issue-{number}.yaml"
+        ).splitlines()
         print(f"  #{number}: {_path_taken(history)}")
     print(f"\ndemo: state files and their git history: {state_dir}")
     print(f"demo: audit trail of one issue: git -C {state_dir} log -- issue-{filed[0]}.yaml")

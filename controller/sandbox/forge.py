@@ -45,14 +45,21 @@ def _check_loopback(host: str) -> None:
     except ValueError:
         loopback = False
     if not loopback:
-        raise ForgeError(f"the sandbox forge listens on loopback only, not on {host!r}; "
-                         "use --host 127.0.0.1")
+        raise ForgeError(
+            f"the sandbox forge listens on loopback only, not on {host!r}; use --host 127.0.0.1"
+        )
 
 
 class Forge:
-    def __init__(self, dir: Path | str, repo: str = "sandbox/sample",
-                 ci_command: str | None = None, host: str = "127.0.0.1", port: int = 0,
-                 rate_limit: int = 5000):
+    def __init__(
+        self,
+        dir: Path | str,
+        repo: str = "sandbox/sample",
+        ci_command: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        rate_limit: int = 5000,
+    ):
         owner, _, name = repo.partition("/")
         if not owner or not name or "/" in name:
             raise ForgeError(f"repository {repo!r} is not OWNER/NAME; use e.g. sandbox/sample")
@@ -76,18 +83,30 @@ class Forge:
     def start(self) -> Forge:
         forge_git.init_bare(self.git_dir)
         store = ForgeStore(self.dir / "data")
-        self.server = ForgeServer((self.host, self.port), None, self.limiter, self.faults,
-                                  self.stopping)
-        renderer = Renderer(self.server.base_url, self.owner, self.name, str(self.git_dir),
-                            "main", store.meta["users"], store.meta["labels"])
+        self.server = ForgeServer(
+            (self.host, self.port), None, self.limiter, self.faults, self.stopping
+        )
+        renderer = Renderer(
+            self.server.base_url,
+            self.owner,
+            self.name,
+            str(self.git_dir),
+            "main",
+            store.meta["users"],
+            store.meta["labels"],
+        )
         self.api = ForgeApi(store, self.git_dir, self.owner, self.name, renderer)
         if self.ci_command:
             self.ci = CiRunner(self.api, self.ci_command, self.git_dir)
             self.api.on_pull_head = self.ci.ensure
         self.server.api = self.api
         self.threads = [
-            threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1},
-                             name="forge-http", daemon=True),
+            threading.Thread(
+                target=self.server.serve_forever,
+                kwargs={"poll_interval": 0.1},
+                name="forge-http",
+                daemon=True,
+            ),
             threading.Thread(target=self._poll_refs, name="forge-refs", daemon=True),
         ]
         for thread in self.threads:
@@ -162,8 +181,9 @@ class Forge:
         """Make the next `count` API requests fail: 500, 502, secondary, 429 or hang."""
         self.faults.inject(kind, count, hang_s)
 
-    def create_issue(self, author: str, title: str, body: str = "",
-                     labels: tuple[str, ...] | list[str] = ()) -> dict[str, Any]:
+    def create_issue(
+        self, author: str, title: str, body: str = "", labels: tuple[str, ...] | list[str] = ()
+    ) -> dict[str, Any]:
         with self.api.store.lock:
             record = self.api.store.new_issue(author, title, body, list(labels))
             log.info("issue #%d created by %s", record["number"], author)
@@ -191,6 +211,7 @@ class Forge:
 
 # -- `controller sandbox serve` ---------------------------------------------------------
 
+
 def port_number(text: str) -> int:
     """An argparse type: a TCP port, 0 (any free one) to 65535."""
     if not (text.isascii() and text.isdigit()) or int(text) > 65535:
@@ -200,19 +221,29 @@ def port_number(text: str) -> int:
 
 def register(group) -> None:
     parser = group.add_parser(
-        "serve", help="run the sandbox forge (GitHub's REST API on loopback)",
+        "serve",
+        help="run the sandbox forge (GitHub's REST API on loopback)",
         description="Serve a GitHub-compatible REST API for one repository on loopback.",
     )
-    parser.add_argument("--port", type=port_number, default=0,
-                        help="port to listen on, 0 to 65535 (0: any free)")
+    parser.add_argument(
+        "--port", type=port_number, default=0, help="port to listen on, 0 to 65535 (0: any free)"
+    )
     parser.add_argument("--dir", required=True, help="directory for the forge's data and git")
     parser.add_argument("--repo", default="sandbox/sample", help="OWNER/NAME of the repository")
-    parser.add_argument("--ci", default=None, metavar="COMMAND",
-                        help="shell command run on each pull request head as check run `ci`")
+    parser.add_argument(
+        "--ci",
+        default=None,
+        metavar="COMMAND",
+        help="shell command run on each pull request head as check run `ci`",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind")
-    parser.add_argument("--sample", metavar="LOGIN", default=None,
-                        help="on first start, push the sample project and file its issues "
-                             "as LOGIN (the scripted agent knows their fixes)")
+    parser.add_argument(
+        "--sample",
+        metavar="LOGIN",
+        default=None,
+        help="on first start, push the sample project and file its issues "
+        "as LOGIN (the scripted agent knows their fixes)",
+    )
     parser.set_defaults(func=serve)
 
 
@@ -236,8 +267,7 @@ def _seed_sample(forge: Forge, folder: Path, login: str) -> bool:
 
 def serve(args: argparse.Namespace) -> int:
     try:
-        forge = Forge(args.dir, repo=args.repo, ci_command=args.ci, host=args.host,
-                      port=args.port)
+        forge = Forge(args.dir, repo=args.repo, ci_command=args.ci, host=args.host, port=args.port)
         forge.start()
     except (ForgeError, OSError) as error:
         print(f"controller: cannot start the sandbox forge: {error}", file=sys.stderr)
@@ -251,13 +281,16 @@ def serve(args: argparse.Namespace) -> int:
             print(f"controller: cannot load the sample project: {error}", file=sys.stderr)
             return 2
     stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set())
-                for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous = {
+        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)
+    }
     try:
         print(f"forge listening on {forge.url}", flush=True)
         if loaded:
-            print(f"forge: loaded the sample project and its issues, filed by {args.sample}",
-                  flush=True)
+            print(
+                f"forge: loaded the sample project and its issues, filed by {args.sample}",
+                flush=True,
+            )
         while not stop.wait(1.0):
             pass
     finally:

@@ -28,12 +28,21 @@ log = logging.getLogger(__name__)
 
 DOCS = "https://docs.github.com/rest"
 CLOSING_REFERENCE = re.compile(
-    r"\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)\s*:?\s+#(\d+)\b", re.IGNORECASE)
+    r"\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)\s*:?\s+#(\d+)\b", re.IGNORECASE
+)
 ISSUE_STATE_REASONS = ("completed", "not_planned", "reopened", "duplicate")
 STATUS_STATES = ("error", "failure", "pending", "success")
 CHECK_STATUSES = ("queued", "in_progress", "completed", "waiting", "requested", "pending")
-CHECK_CONCLUSIONS = ("action_required", "cancelled", "failure", "neutral", "success",
-                     "skipped", "stale", "timed_out")
+CHECK_CONCLUSIONS = (
+    "action_required",
+    "cancelled",
+    "failure",
+    "neutral",
+    "success",
+    "skipped",
+    "stale",
+    "timed_out",
+)
 
 
 class ApiError(Exception):
@@ -51,13 +60,15 @@ def not_found() -> ApiError:
 
 
 def invalid(resource: str, field_name: str, code: str = "missing_field") -> ApiError:
-    return ApiError(422, "Validation Failed",
-                    [{"resource": resource, "field": field_name, "code": code}])
+    return ApiError(
+        422, "Validation Failed", [{"resource": resource, "field": field_name, "code": code}]
+    )
 
 
 def custom_invalid(resource: str, message: str) -> ApiError:
-    return ApiError(422, "Validation Failed",
-                    [{"resource": resource, "code": "custom", "message": message}])
+    return ApiError(
+        422, "Validation Failed", [{"resource": resource, "code": "custom", "message": message}]
+    )
 
 
 @dataclass
@@ -80,6 +91,7 @@ class Request:
 @dataclass
 class Paged:
     """A whole list; the HTTP layer serves one page of it with Link headers."""
+
     items: list[Any]
     # When set, the page is wrapped as {"total_count": N, key: [...]} as GitHub does.
     key: str | None = None
@@ -128,8 +140,15 @@ def _sorted(records: list[dict], query: dict[str, str], other_direction: str) ->
 
 
 class ForgeApi:
-    def __init__(self, store: ForgeStore, git_dir: Path, owner: str, name: str,
-                 renderer: Renderer, on_pull_head: Callable[[str], None] | None = None):
+    def __init__(
+        self,
+        store: ForgeStore,
+        git_dir: Path,
+        owner: str,
+        name: str,
+        renderer: Renderer,
+        on_pull_head: Callable[[str], None] | None = None,
+    ):
         self.store = store
         self.git_dir = git_dir
         self.owner = owner
@@ -151,8 +170,11 @@ class ForgeApi:
             ("GET", repo + r"/issues/(?P<number>\d+)/labels", self.list_labels),
             ("POST", repo + r"/issues/(?P<number>\d+)/labels", self.add_labels),
             ("PUT", repo + r"/issues/(?P<number>\d+)/labels", self.set_labels),
-            ("DELETE", repo + r"/issues/(?P<number>\d+)/labels/(?P<label>[^/]+)",
-             self.remove_label),
+            (
+                "DELETE",
+                repo + r"/issues/(?P<number>\d+)/labels/(?P<label>[^/]+)",
+                self.remove_label,
+            ),
             ("GET", repo + r"/pulls", self.list_pulls),
             ("POST", repo + r"/pulls", self.create_pull),
             ("GET", repo + r"/pulls/(?P<number>\d+)", self.get_pull),
@@ -176,7 +198,8 @@ class ForgeApi:
             if match and method == request.method:
                 request.params = match.groupdict()
                 if "owner" in request.params and (
-                        request.params["owner"].lower(), request.params["repo"].lower()
+                    request.params["owner"].lower(),
+                    request.params["repo"].lower(),
                 ) != (self.owner.lower(), self.name.lower()):
                     raise not_found()
                 with self.store.lock:
@@ -188,8 +211,11 @@ class ForgeApi:
     def refresh_pulls(self) -> list[str]:
         """Follow open pull requests to their branches' heads; the heads of open PRs."""
         with self.store.lock:
-            open_pulls = [record for record in self.store.issues.values()
-                          if record["pull"] and record["state"] == "open"]
+            open_pulls = [
+                record
+                for record in self.store.issues.values()
+                if record["pull"] and record["state"] == "open"
+            ]
             if not open_pulls:
                 return []
             heads = forge_git.branch_heads(self.git_dir)
@@ -227,8 +253,9 @@ class ForgeApi:
     def repository(self) -> dict[str, Any]:
         open_count = sum(1 for record in self.store.issues.values() if record["state"] == "open")
         created = self.store.meta["created_at"]
-        return self.render.repository(created, self.store.meta.get("pushed_at", created),
-                                      open_count)
+        return self.render.repository(
+            created, self.store.meta.get("pushed_at", created), open_count
+        )
 
     # -- users and repository -------------------------------------------------------
 
@@ -250,7 +277,8 @@ class ForgeApi:
         since = _normalise_timestamp(query["since"], "since") if "since" in query else None
         self.refresh_pulls()
         records = [
-            record for record in self.store.issues.values()
+            record
+            for record in self.store.issues.values()
             if (state == "all" or record["state"] == state)
             and ("creator" not in query or record["author"] == query["creator"])
             and all(name.strip() in record["labels"] for name in wanted)
@@ -283,8 +311,7 @@ class ForgeApi:
         record = copy.deepcopy(self._issue(request))
         fields = request.fields()
         self._apply_common_updates(record, fields, "Issue")
-        if "state_reason" in fields and fields["state_reason"] not in (*ISSUE_STATE_REASONS,
-                                                                          None):
+        if "state_reason" in fields and fields["state_reason"] not in (*ISSUE_STATE_REASONS, None):
             raise invalid("Issue", "state_reason", "invalid")
         if "labels" in fields:
             names = _label_names(fields["labels"])
@@ -300,8 +327,12 @@ class ForgeApi:
             self.store.set_state(record, state, fields.get("state_reason"), request.login)
             if record["pull"]:
                 record["state_reason"] = None
-            log.info("issue #%d %s by %s", record["number"],
-                     "closed" if state == "closed" else "reopened", request.login)
+            log.info(
+                "issue #%d %s by %s",
+                record["number"],
+                "closed" if state == "closed" else "reopened",
+                request.login,
+            )
         elif fields.get("state_reason") and record["state"] == "closed":
             record["state_reason"] = fields["state_reason"]
         record["updated_at"] = now()
@@ -322,12 +353,17 @@ class ForgeApi:
 
     def list_comments(self, request: Request) -> tuple[int, Any]:
         record = self._issue(request)
-        since = (_normalise_timestamp(request.query["since"], "since")
-                 if "since" in request.query else None)
-        comments = [comment for comment in record["comments"]
-                    if since is None or comment["updated_at"] >= since]
-        return 200, Paged([self.render.comment(record["number"], comment)
-                           for comment in comments])
+        since = (
+            _normalise_timestamp(request.query["since"], "since")
+            if "since" in request.query
+            else None
+        )
+        comments = [
+            comment
+            for comment in record["comments"]
+            if since is None or comment["updated_at"] >= since
+        ]
+        return 200, Paged([self.render.comment(record["number"], comment) for comment in comments])
 
     def create_comment(self, request: Request) -> tuple[int, Any]:
         record = self._issue(request)
@@ -340,8 +376,13 @@ class ForgeApi:
     def add_comment(self, record: dict, author: str, body: str) -> dict[str, Any]:
         stamp = now()
         self.store.user_id(author)
-        comment = {"id": self.store.next_id(), "author": author, "body": body,
-                   "created_at": stamp, "updated_at": stamp}
+        comment = {
+            "id": self.store.next_id(),
+            "author": author,
+            "body": body,
+            "created_at": stamp,
+            "updated_at": stamp,
+        }
         record["comments"].append(comment)
         record["updated_at"] = stamp
         self.store.save_issue(record)
@@ -366,8 +407,7 @@ class ForgeApi:
         record["labels"] = list(dict.fromkeys([*current, *names]))
         record["updated_at"] = now()
         self.store.save_issue(record)
-        log.info("labels of #%d set to %s by %s", record["number"], record["labels"],
-                 request.login)
+        log.info("labels of #%d set to %s by %s", record["number"], record["labels"], request.login)
         return self._labels_response(record)
 
     def set_labels(self, request: Request) -> tuple[int, Any]:
@@ -390,8 +430,9 @@ class ForgeApi:
         mergeable = None
         pull = record["pull"]
         if detail and record["state"] == "open":
-            mergeable = forge_git.merged_tree(self.git_dir, pull["base_sha"],
-                                              pull["head_sha"]) is not None
+            mergeable = (
+                forge_git.merged_tree(self.git_dir, pull["base_sha"], pull["head_sha"]) is not None
+            )
         return self.render.pull(record, self.repository(), mergeable, detail)
 
     def list_pulls(self, request: Request) -> tuple[int, Any]:
@@ -404,10 +445,17 @@ class ForgeApi:
             head_owner, _, head_ref = query["head"].rpartition(":")
         self.refresh_pulls()
         records = [
-            record for record in self.store.issues.values()
-            if record["pull"] and (state == "all" or record["state"] == state)
-            and (head_ref is None or (record["pull"]["head_ref"] == head_ref
-                                      and head_owner in ("", record["pull"]["head_owner"])))
+            record
+            for record in self.store.issues.values()
+            if record["pull"]
+            and (state == "all" or record["state"] == state)
+            and (
+                head_ref is None
+                or (
+                    record["pull"]["head_ref"] == head_ref
+                    and head_owner in ("", record["pull"]["head_owner"])
+                )
+            )
             and ("base" not in query or record["pull"]["base_ref"] == query["base"])
         ]
         return 200, Paged(_sorted(records, query, "asc"), render=self._render_pull)
@@ -442,22 +490,38 @@ class ForgeApi:
             raise invalid("PullRequest", "base", "invalid")
         for record in self.store.issues.values():
             pull = record["pull"]
-            if (pull and record["state"] == "open" and pull["head_ref"] == head_ref
-                    and pull["base_ref"] == base_ref):
+            if (
+                pull
+                and record["state"] == "open"
+                and pull["head_ref"] == head_ref
+                and pull["base_ref"] == base_ref
+            ):
                 raise custom_invalid(
-                    "PullRequest",
-                    f"A pull request already exists for {self.owner}:{head_ref}.")
+                    "PullRequest", f"A pull request already exists for {self.owner}:{head_ref}."
+                )
         if forge_git.is_ancestor(self.git_dir, head_sha, base_sha):
             raise custom_invalid("PullRequest", f"No commits between {base_ref} and {head_ref}")
         record = self.store.new_issue(request.login, title, fields.get("body"), [])
         record["pull"] = {
-            "head_ref": head_ref, "head_owner": self.owner, "head_sha": head_sha,
-            "base_ref": base_ref, "base_sha": base_sha, "merged": False, "merged_at": None,
-            "merged_by": None, "merge_commit_sha": None, "draft": bool(fields.get("draft")),
+            "head_ref": head_ref,
+            "head_owner": self.owner,
+            "head_sha": head_sha,
+            "base_ref": base_ref,
+            "base_sha": base_sha,
+            "merged": False,
+            "merged_at": None,
+            "merged_by": None,
+            "merge_commit_sha": None,
+            "draft": bool(fields.get("draft")),
         }
         self.store.save_issue(record)
-        log.info("pull request #%d opened by %s from %s into %s", record["number"],
-                 request.login, head_ref, base_ref)
+        log.info(
+            "pull request #%d opened by %s from %s into %s",
+            record["number"],
+            request.login,
+            head_ref,
+            base_ref,
+        )
         if self.on_pull_head:
             self.on_pull_head(head_sha)
         return 201, self._render_pull(record, detail=True)
@@ -501,24 +565,35 @@ class ForgeApi:
             raise ApiError(409, "Head branch was modified. Review and try the merge again.")
         if method == "merge":
             title = fields.get("commit_title") or (
-                f"Merge pull request #{record['number']} from {self.owner}/{pull['head_ref']}")
+                f"Merge pull request #{record['number']} from {self.owner}/{pull['head_ref']}"
+            )
             message = fields.get("commit_message") or record["title"]
         else:
             title = fields.get("commit_title") or f"{record['title']} (#{record['number']})"
             message = fields.get("commit_message") or (record["body"] or "")
         identity = (request.login, f"{request.login}@users.noreply.sandbox.invalid")
-        sha = forge_git.merge(self.git_dir, pull["base_ref"], pull["head_sha"],
-                              f"{title}\n\n{message}".strip() + "\n", method, identity)
+        sha = forge_git.merge(
+            self.git_dir,
+            pull["base_ref"],
+            pull["head_sha"],
+            f"{title}\n\n{message}".strip() + "\n",
+            method,
+            identity,
+        )
         if sha is None:
             raise ApiError(405, "Pull Request is not mergeable")
         stamp = now()
         self.store.set_state(record, "closed", None, request.login)
         record["state_reason"] = None
-        pull.update(merged=True, merged_at=stamp, merged_by=request.login,
-                    merge_commit_sha=sha, base_sha=sha)
+        pull.update(
+            merged=True,
+            merged_at=stamp,
+            merged_by=request.login,
+            merge_commit_sha=sha,
+            base_sha=sha,
+        )
         self.store.save_issue(record)
-        log.info("pull request #%d merged by %s as %s", record["number"], request.login,
-                 sha[:12])
+        log.info("pull request #%d merged by %s as %s", record["number"], request.login, sha[:12])
         if pull["base_ref"] == self.render.default_branch:
             self._close_referenced(record, request.login)
         return 200, {"sha": sha, "merged": True, "message": "Pull Request successfully merged"}
@@ -547,19 +622,31 @@ class ForgeApi:
         sha = self._commit(request.params["sha"], create=True)
         fields = request.fields()
         if fields.get("state") not in STATUS_STATES:
-            raise invalid("Status", "state", "missing_field" if "state" not in fields
-                          else "invalid")
+            raise invalid(
+                "Status", "state", "missing_field" if "state" not in fields else "invalid"
+            )
         stamp = now()
-        status = {"id": self.store.next_id(), "sha": sha, "state": fields["state"],
-                  "context": fields.get("context") or "default",
-                  "description": fields.get("description"),
-                  "target_url": fields.get("target_url"), "creator": request.login,
-                  "created_at": stamp, "updated_at": stamp}
+        status = {
+            "id": self.store.next_id(),
+            "sha": sha,
+            "state": fields["state"],
+            "context": fields.get("context") or "default",
+            "description": fields.get("description"),
+            "target_url": fields.get("target_url"),
+            "creator": request.login,
+            "created_at": stamp,
+            "updated_at": stamp,
+        }
         self.store.user_id(request.login)
         self.store.statuses.setdefault(sha, []).append(status)
         self.store.save_statuses(sha)
-        log.info("status %s=%s set on %s by %s", status["context"], status["state"], sha[:12],
-                 request.login)
+        log.info(
+            "status %s=%s set on %s by %s",
+            status["context"],
+            status["state"],
+            sha[:12],
+            request.login,
+        )
         return 201, self.render.status(status)
 
     def _latest_statuses(self, sha: str) -> list[dict]:
@@ -579,11 +666,15 @@ class ForgeApi:
         else:
             state = "success"
         url = f"{self.render.repo_url}/commits/{sha}"
-        return 200, {"state": state, "sha": sha, "total_count": len(statuses),
-                     "statuses": [self.render.status(status, simple=True)
-                                  for status in statuses],
-                     "repository": self.repository(), "commit_url": url,
-                     "url": f"{url}/status"}
+        return 200, {
+            "state": state,
+            "sha": sha,
+            "total_count": len(statuses),
+            "statuses": [self.render.status(status, simple=True) for status in statuses],
+            "repository": self.repository(),
+            "commit_url": url,
+            "url": f"{url}/status",
+        }
 
     def list_statuses(self, request: Request) -> tuple[int, Any]:
         sha = self._commit(request.params["ref"])
@@ -593,9 +684,13 @@ class ForgeApi:
     # -- check runs -----------------------------------------------------------------
 
     def _render_check_run(self, run: dict) -> dict[str, Any]:
-        pulls = [record for record in self.store.issues.values()
-                 if record["pull"] and record["state"] == "open"
-                 and record["pull"]["head_sha"] == run["head_sha"]]
+        pulls = [
+            record
+            for record in self.store.issues.values()
+            if record["pull"]
+            and record["state"] == "open"
+            and record["pull"]["head_sha"] == run["head_sha"]
+        ]
         return self.render.check_run(run, pulls)
 
     def _apply_check_fields(self, run: dict, fields: dict) -> None:
@@ -604,11 +699,17 @@ class ForgeApi:
                 run[name] = fields[name]
         if "output" in fields:
             output = fields["output"]
-            if (not isinstance(output, dict) or not isinstance(output.get("title"), str)
-                    or not isinstance(output.get("summary"), str)):
+            if (
+                not isinstance(output, dict)
+                or not isinstance(output.get("title"), str)
+                or not isinstance(output.get("summary"), str)
+            ):
                 raise invalid("CheckRun", "output", "invalid")
-            run["output"] = {"title": output["title"], "summary": output["summary"][:65535],
-                             "text": output.get("text")}
+            run["output"] = {
+                "title": output["title"],
+                "summary": output["summary"][:65535],
+                "text": output.get("text"),
+            }
         if "status" in fields:
             if fields["status"] not in CHECK_STATUSES:
                 raise invalid("CheckRun", "status", "invalid")
@@ -620,8 +721,9 @@ class ForgeApi:
             run["status"] = "completed"
         if run["status"] == "completed":
             if run["conclusion"] is None:
-                raise custom_invalid("CheckRun",
-                                     "conclusion must be given when status is completed")
+                raise custom_invalid(
+                    "CheckRun", "conclusion must be given when status is completed"
+                )
             run["completed_at"] = run["completed_at"] or now()
 
     def create_check_run(self, request: Request) -> tuple[int, Any]:
@@ -636,16 +738,27 @@ class ForgeApi:
         run = self.new_check_run(fields["name"], sha, request.login)
         self._apply_check_fields(run, {**fields, "head_sha": sha})
         self.store.save_check_run(run)
-        log.info("check run %s (%d) created on %s by %s", run["name"], run["id"], sha[:12],
-                 request.login)
+        log.info(
+            "check run %s (%d) created on %s by %s", run["name"], run["id"], sha[:12], request.login
+        )
         return 201, self._render_check_run(run)
 
-    def new_check_run(self, name: str, sha: str, creator: str,
-                      status: str = "queued") -> dict[str, Any]:
-        return {"id": self.store.next_id(), "name": name, "head_sha": sha, "status": status,
-                "conclusion": None, "started_at": now(), "completed_at": None,
-                "output": {"title": None, "summary": None, "text": None},
-                "details_url": None, "external_id": "", "creator": creator}
+    def new_check_run(
+        self, name: str, sha: str, creator: str, status: str = "queued"
+    ) -> dict[str, Any]:
+        return {
+            "id": self.store.next_id(),
+            "name": name,
+            "head_sha": sha,
+            "status": status,
+            "conclusion": None,
+            "started_at": now(),
+            "completed_at": None,
+            "output": {"title": None, "summary": None, "text": None},
+            "details_url": None,
+            "external_id": "",
+            "creator": creator,
+        }
 
     def _check_run(self, request: Request) -> dict[str, Any]:
         run = self.store.check_runs.get(int(request.params["id"]))
@@ -660,21 +773,32 @@ class ForgeApi:
         run = dict(self._check_run(request))
         self._apply_check_fields(run, request.fields())
         self.store.save_check_run(run)
-        log.info("check run %s (%d) on %s is %s %s", run["name"], run["id"],
-                 run["head_sha"][:12], run["status"], run["conclusion"] or "")
+        log.info(
+            "check run %s (%d) on %s is %s %s",
+            run["name"],
+            run["id"],
+            run["head_sha"][:12],
+            run["status"],
+            run["conclusion"] or "",
+        )
         return 200, self._render_check_run(run)
 
     def list_check_runs(self, request: Request) -> tuple[int, Any]:
         sha = self._commit(request.params["ref"])
         query = request.query
-        runs = sorted((run for run in self.store.check_runs.values()
-                       if run["head_sha"] == sha), key=lambda run: -run["id"])
+        runs = sorted(
+            (run for run in self.store.check_runs.values() if run["head_sha"] == sha),
+            key=lambda run: -run["id"],
+        )
         if query.get("filter", "latest") == "latest":
             latest: dict[str, dict] = {}
             for run in runs:
                 latest.setdefault(run["name"], run)
             runs = list(latest.values())
-        runs = [run for run in runs
-                if query.get("check_name", run["name"]) == run["name"]
-                and query.get("status", run["status"]) == run["status"]]
+        runs = [
+            run
+            for run in runs
+            if query.get("check_name", run["name"]) == run["name"]
+            and query.get("status", run["status"]) == run["status"]
+        ]
         return 200, Paged([self._render_check_run(run) for run in runs], key="check_runs")

@@ -44,12 +44,12 @@ class CiRunner:
         store = self.api.store
         with store.lock:
             if self.stopping.is_set() or any(
-                    run["name"] == CHECK_NAME and run["head_sha"] == sha
-                    for run in store.check_runs.values()):
+                run["name"] == CHECK_NAME and run["head_sha"] == sha
+                for run in store.check_runs.values()
+            ):
                 return
             run = self.api.new_check_run(CHECK_NAME, sha, "sandbox-ci", status="in_progress")
-            run["output"] = {"title": "ci is running", "summary": f"`{self.command}`",
-                             "text": None}
+            run["output"] = {"title": "ci is running", "summary": f"`{self.command}`", "text": None}
             store.save_check_run(run)
         log.info("ci check run %d started on %s", run["id"], sha[:12])
         self._start(run["id"], sha)
@@ -57,17 +57,21 @@ class CiRunner:
     def resume(self) -> None:
         """Run again what a previous forge left unfinished when it stopped."""
         with self.api.store.lock:
-            unfinished = [(run["id"], run["head_sha"])
-                          for run in self.api.store.check_runs.values()
-                          if run["name"] == CHECK_NAME and run["status"] != "completed"
-                          and run["creator"] == "sandbox-ci"]
+            unfinished = [
+                (run["id"], run["head_sha"])
+                for run in self.api.store.check_runs.values()
+                if run["name"] == CHECK_NAME
+                and run["status"] != "completed"
+                and run["creator"] == "sandbox-ci"
+            ]
         for run_id, sha in unfinished:
             log.info("ci check run %d on %s resumed after a restart", run_id, sha[:12])
             self._start(run_id, sha)
 
     def _start(self, run_id: int, sha: str) -> None:
-        thread = threading.Thread(target=self._run, args=(run_id, sha),
-                                  name=f"forge-ci-{run_id}", daemon=True)
+        thread = threading.Thread(
+            target=self._run, args=(run_id, sha), name=f"forge-ci-{run_id}", daemon=True
+        )
         with self.lock:
             self.threads.append(thread)
         thread.start()
@@ -95,8 +99,12 @@ class CiRunner:
     def _execute(self, run_id: int, sha: str, checkout: Path) -> tuple[str, int]:
         environment = dict(os.environ, CI="true", GITHUB_SHA=sha)
         process = subprocess.Popen(
-            ["sh", "-c", self.command], cwd=checkout, env=environment,
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            ["sh", "-c", self.command],
+            cwd=checkout,
+            env=environment,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         with self.lock:
@@ -116,11 +124,14 @@ class CiRunner:
         store = self.api.store
         with store.lock:
             run = dict(store.check_runs[run_id])
-            run.update(status="completed", conclusion=conclusion, completed_at=now(),
-                       output={"title": title, "summary": summary[-65535:], "text": None})
+            run.update(
+                status="completed",
+                conclusion=conclusion,
+                completed_at=now(),
+                output={"title": title, "summary": summary[-65535:], "text": None},
+            )
             store.save_check_run(run)
-        log.info("ci check run %d on %s finished: %s", run_id, run["head_sha"][:12],
-                 conclusion)
+        log.info("ci check run %d on %s finished: %s", run_id, run["head_sha"][:12], conclusion)
 
     def stop(self) -> None:
         """Kill running commands; their check runs stay in progress and resume next start."""

@@ -24,15 +24,25 @@ class GitError(Exception):
     """A git command failed; the message carries its arguments and stderr."""
 
 
-def run_git(git_dir: Path | str, *args: str, input: str | None = None,
-            identity: tuple[str, str] = FORGE_IDENTITY, check: bool = True
-            ) -> subprocess.CompletedProcess:
+def run_git(
+    git_dir: Path | str,
+    *args: str,
+    input: str | None = None,
+    identity: tuple[str, str] = FORGE_IDENTITY,
+    check: bool = True,
+) -> subprocess.CompletedProcess:
     name, email = identity
     env = dict(os.environ)
-    env.update(GIT_AUTHOR_NAME=name, GIT_AUTHOR_EMAIL=email, GIT_COMMITTER_NAME=name,
-               GIT_COMMITTER_EMAIL=email, GIT_TERMINAL_PROMPT="0")
-    result = subprocess.run(["git", f"--git-dir={git_dir}", *args], input=input,
-                            capture_output=True, text=True, env=env)
+    env.update(
+        GIT_AUTHOR_NAME=name,
+        GIT_AUTHOR_EMAIL=email,
+        GIT_COMMITTER_NAME=name,
+        GIT_COMMITTER_EMAIL=email,
+        GIT_TERMINAL_PROMPT="0",
+    )
+    result = subprocess.run(
+        ["git", f"--git-dir={git_dir}", *args], input=input, capture_output=True, text=True, env=env
+    )
     if check and result.returncode != 0:
         raise GitError(f"git {' '.join(args)} failed in {git_dir}: {result.stderr.strip()}")
     return result
@@ -43,10 +53,18 @@ def init_bare(git_dir: Path, default_branch: str = "main") -> None:
     if (git_dir / "HEAD").exists():
         return
     git_dir.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["git", "init", "-q", "--bare", "-b", default_branch, str(git_dir)],
-                   check=True, capture_output=True)
-    readme = run_git(git_dir, "hash-object", "-w", "--stdin",
-                     input="# sample\n\nThis repository lives in the sandbox forge.\n")
+    subprocess.run(
+        ["git", "init", "-q", "--bare", "-b", default_branch, str(git_dir)],
+        check=True,
+        capture_output=True,
+    )
+    readme = run_git(
+        git_dir,
+        "hash-object",
+        "-w",
+        "--stdin",
+        input="# sample\n\nThis repository lives in the sandbox forge.\n",
+    )
     tree = run_git(git_dir, "mktree", input=f"100644 blob {readme.stdout.strip()}\tREADME.md\n")
     commit = run_git(git_dir, "commit-tree", tree.stdout.strip(), "-m", "Initial commit")
     run_git(git_dir, "update-ref", f"refs/heads/{default_branch}", commit.stdout.strip())
@@ -54,8 +72,9 @@ def init_bare(git_dir: Path, default_branch: str = "main") -> None:
 
 
 def branch_heads(git_dir: Path) -> dict[str, str]:
-    result = run_git(git_dir, "for-each-ref", "--format=%(refname:short) %(objectname)",
-                     "refs/heads/")
+    result = run_git(
+        git_dir, "for-each-ref", "--format=%(refname:short) %(objectname)", "refs/heads/"
+    )
     heads = {}
     for line in result.stdout.splitlines():
         name, _, sha = line.rpartition(" ")
@@ -89,11 +108,11 @@ def resolve_commit(git_dir: Path, ref: str) -> str | None:
     """A branch, tag or full SHA to the commit it names; None when there is none."""
     if ref.startswith("-"):
         return None
-    candidates = [ref] if SHA_PATTERN.fullmatch(ref) else [f"refs/heads/{ref}",
-                                                           f"refs/tags/{ref}"]
+    candidates = [ref] if SHA_PATTERN.fullmatch(ref) else [f"refs/heads/{ref}", f"refs/tags/{ref}"]
     for candidate in candidates:
-        result = run_git(git_dir, "rev-parse", "--verify", "--quiet", f"{candidate}^{{commit}}",
-                         check=False)
+        result = run_git(
+            git_dir, "rev-parse", "--verify", "--quiet", f"{candidate}^{{commit}}", check=False
+        )
         if result.returncode == 0:
             return result.stdout.strip()
     return None
@@ -114,8 +133,14 @@ def merged_tree(git_dir: Path, base_sha: str, head_sha: str) -> str | None:
     return result.stdout.splitlines()[0].strip()
 
 
-def merge(git_dir: Path, base_ref: str, head_sha: str, message: str, method: str,
-          identity: tuple[str, str]) -> str | None:
+def merge(
+    git_dir: Path,
+    base_ref: str,
+    head_sha: str,
+    message: str,
+    method: str,
+    identity: tuple[str, str],
+) -> str | None:
     """Merge head into the base branch for real; the new base SHA, or None on conflict."""
     base_sha = resolve_commit(git_dir, base_ref)
     if base_sha is None:
@@ -124,15 +149,24 @@ def merge(git_dir: Path, base_ref: str, head_sha: str, message: str, method: str
     if tree is None:
         return None
     parents = ["-p", base_sha] if method != "merge" else ["-p", base_sha, "-p", head_sha]
-    commit = run_git(git_dir, "commit-tree", tree, *parents, "-m", message,
-                     identity=identity).stdout.strip()
+    commit = run_git(
+        git_dir, "commit-tree", tree, *parents, "-m", message, identity=identity
+    ).stdout.strip()
     run_git(git_dir, "update-ref", f"refs/heads/{base_ref}", commit, base_sha)
     return commit
 
 
 def checkout(git_dir: Path, sha: str, destination: Path) -> None:
     """A fresh work tree of one commit, for a CI run; shares objects with the bare repo."""
-    subprocess.run(["git", "clone", "-q", "--shared", "--no-checkout", str(git_dir),
-                    str(destination)], check=True, capture_output=True, text=True)
-    subprocess.run(["git", "-C", str(destination), "checkout", "-q", "--detach", sha],
-                   check=True, capture_output=True, text=True)
+    subprocess.run(
+        ["git", "clone", "-q", "--shared", "--no-checkout", str(git_dir), str(destination)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    subprocess.run(
+        ["git", "-C", str(destination), "checkout", "-q", "--detach", sha],
+        check=True,
+        capture_output=True,
+        text=True,
+    )

@@ -28,13 +28,15 @@ from controller.sandbox.forge_api import DOCS, ApiError, ForgeApi, Paged, Reques
 
 log = logging.getLogger(__name__)
 
-TOKEN_PATTERN = re.compile(r"(?:token|bearer)\s+sandbox-([A-Za-z0-9][A-Za-z0-9_.\[\]-]*)",
-                           re.IGNORECASE)
+TOKEN_PATTERN = re.compile(
+    r"(?:token|bearer)\s+sandbox-([A-Za-z0-9][A-Za-z0-9_.\[\]-]*)", re.IGNORECASE
+)
 FAULT_KINDS = ("500", "502", "secondary", "429", "hang")
 # Cached GET answers; a poller needs a few dozen, so a full cache is simply emptied.
 ANSWERS_KEPT = 1024
-SECONDARY_MESSAGE = ("You have exceeded a secondary rate limit. Please wait a few minutes "
-                     "before you try again.")
+SECONDARY_MESSAGE = (
+    "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
+)
 
 
 class RateLimiter:
@@ -66,21 +68,31 @@ class RateLimiter:
     def snapshot(self, login: str) -> dict[str, int]:
         with self.lock:
             used, reset = self._window(login)
-        return {"limit": self.limit, "used": used, "remaining": max(0, self.limit - used),
-                "reset": reset}
+        return {
+            "limit": self.limit,
+            "used": used,
+            "remaining": max(0, self.limit - used),
+            "reset": reset,
+        }
 
     def headers(self, login: str) -> dict[str, str]:
         state = self.snapshot(login)
-        return {"X-RateLimit-Limit": str(state["limit"]),
-                "X-RateLimit-Remaining": str(state["remaining"]),
-                "X-RateLimit-Reset": str(state["reset"]),
-                "X-RateLimit-Used": str(state["used"]), "X-RateLimit-Resource": "core"}
+        return {
+            "X-RateLimit-Limit": str(state["limit"]),
+            "X-RateLimit-Remaining": str(state["remaining"]),
+            "X-RateLimit-Reset": str(state["reset"]),
+            "X-RateLimit-Used": str(state["used"]),
+            "X-RateLimit-Resource": "core",
+        }
 
     def overview(self, login: str) -> dict[str, Any]:
         core = self.snapshot(login)
         idle = {"limit": 0, "used": 0, "remaining": 0, "reset": core["reset"]}
-        resources = {"core": core, "search": {**idle, "limit": 30, "remaining": 30},
-                     "graphql": {**idle, "limit": 5000, "remaining": 5000}}
+        resources = {
+            "core": core,
+            "search": {**idle, "limit": 30, "remaining": 30},
+            "graphql": {**idle, "limit": 5000, "remaining": 5000},
+        }
         return {"resources": resources, "rate": core}
 
 
@@ -107,8 +119,14 @@ class ForgeServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], api: ForgeApi | None, limiter: RateLimiter,
-                 faults: Faults, stopping: threading.Event):
+    def __init__(
+        self,
+        address: tuple[str, int],
+        api: ForgeApi | None,
+        limiter: RateLimiter,
+        faults: Faults,
+        stopping: threading.Event,
+    ):
         super().__init__(address, ForgeHandler)
         self.api = api
         self.limiter = limiter
@@ -140,8 +158,9 @@ def _etag_matches(header: str | None, etag: str) -> bool:
     if not header:
         return False
     wanted = etag.removeprefix("W/")
-    return any(tag.strip() == "*" or tag.strip().removeprefix("W/") == wanted
-               for tag in header.split(","))
+    return any(
+        tag.strip() == "*" or tag.strip().removeprefix("W/") == wanted for tag in header.split(",")
+    )
 
 
 class ForgeHandler(BaseHTTPRequestHandler):
@@ -173,8 +192,13 @@ class ForgeHandler(BaseHTTPRequestHandler):
 
     do_POST = do_PATCH = do_PUT = do_DELETE = do_GET
 
-    def _send(self, status: int, body: Any, headers: dict[str, str] | None = None,
-              payload: bytes | None = None) -> None:
+    def _send(
+        self,
+        status: int,
+        body: Any,
+        headers: dict[str, str] | None = None,
+        payload: bytes | None = None,
+    ) -> None:
         if payload is None:
             payload = b"" if body is None else json.dumps(body).encode()
         self.send_response(status)
@@ -211,8 +235,13 @@ class ForgeHandler(BaseHTTPRequestHandler):
         except Exception as error:
             log.exception("failed to answer %s %s", self.command, self.path)
             try:
-                self._send(500, {"message": f"Internal error in the sandbox forge: {error}",
-                                 "documentation_url": DOCS})
+                self._send(
+                    500,
+                    {
+                        "message": f"Internal error in the sandbox forge: {error}",
+                        "documentation_url": DOCS,
+                    },
+                )
             except OSError:
                 self.close_connection = True
 
@@ -231,16 +260,23 @@ class ForgeHandler(BaseHTTPRequestHandler):
 
         match = TOKEN_PATTERN.fullmatch(self.headers.get("Authorization", "").strip())
         if not match:
-            self._send(401, {"message": "Bad credentials", "documentation_url": DOCS,
-                             "status": "401"})
+            self._send(
+                401, {"message": "Bad credentials", "documentation_url": DOCS, "status": "401"}
+            )
             return
         login = match.group(1)
         limiter = server.limiter
         counts = url.path.rstrip("/") != "/rate_limit"
         if counts and limiter.exhausted(login):
-            self._send(403, {"message": "API rate limit exceeded for user "
-                             f"{login}.", "documentation_url": DOCS, "status": "403"},
-                       limiter.headers(login))
+            self._send(
+                403,
+                {
+                    "message": f"API rate limit exceeded for user {login}.",
+                    "documentation_url": DOCS,
+                    "status": "403",
+                },
+                limiter.headers(login),
+            )
             return
 
         if self.command == "GET" and counts:
@@ -256,8 +292,9 @@ class ForgeHandler(BaseHTTPRequestHandler):
             limiter.count(login)
         self._send(status, None, {**headers, **limiter.headers(login)}, payload or b"")
 
-    def _get(self, path: str, query: dict[str, str], login: str
-             ) -> tuple[int, bytes | None, dict[str, str]]:
+    def _get(
+        self, path: str, query: dict[str, str], login: str
+    ) -> tuple[int, bytes | None, dict[str, str]]:
         """A GET answer, reused while the forge's records and branches stay as they were.
 
         A poller asks for the same pages every few seconds, and GitHub answers a matching
@@ -284,15 +321,19 @@ class ForgeHandler(BaseHTTPRequestHandler):
             server.answers[key] = (stamp, answer)
         return answer
 
-    def _dispatch(self, path: str, query: dict[str, str], raw_body: bytes,
-                  login: str) -> tuple[int, Any, dict[str, str]]:
+    def _dispatch(
+        self, path: str, query: dict[str, str], raw_body: bytes, login: str
+    ) -> tuple[int, Any, dict[str, str]]:
         if path.rstrip("/") == "/rate_limit" and self.command == "GET":
             return 200, self.server.limiter.overview(login), {}
         try:
             body = json.loads(raw_body) if raw_body.strip() else None
         except ValueError:
-            return 400, {"message": "Problems parsing JSON", "documentation_url": DOCS,
-                         "status": "400"}, {}
+            return (
+                400,
+                {"message": "Problems parsing JSON", "documentation_url": DOCS, "status": "400"},
+                {},
+            )
         request = Request(self.command, path, query, body, login)
         try:
             status, result = self.server.api.dispatch(request)
@@ -305,8 +346,7 @@ class ForgeHandler(BaseHTTPRequestHandler):
             headers["Location"] = result["url"]
         return status, result, headers
 
-    def _page(self, path: str, query: dict[str, str],
-              paged: Paged) -> tuple[Any, dict[str, str]]:
+    def _page(self, path: str, query: dict[str, str], paged: Paged) -> tuple[Any, dict[str, str]]:
         def number(name: str, default: int) -> int:
             try:
                 return int(query.get(name, default))
@@ -317,7 +357,7 @@ class ForgeHandler(BaseHTTPRequestHandler):
         page = max(1, number("page", 1))
         total = len(paged.items)
         last = max(1, math.ceil(total / per_page))
-        items = paged.items[(page - 1) * per_page:page * per_page]
+        items = paged.items[(page - 1) * per_page : page * per_page]
         if paged.render:
             items = [paged.render(item) for item in items]
         links = []
@@ -356,11 +396,15 @@ class ForgeHandler(BaseHTTPRequestHandler):
         elif kind == "502":
             self._send(502, {"message": "Server Error"})
         else:
-            self._send(403 if kind == "secondary" else 429,
-                       {"message": SECONDARY_MESSAGE,
-                        "documentation_url": "https://docs.github.com/rest/overview/"
-                        "rate-limits-for-the-rest-api#about-secondary-rate-limits"},
-                       {"Retry-After": "1"})
+            self._send(
+                403 if kind == "secondary" else 429,
+                {
+                    "message": SECONDARY_MESSAGE,
+                    "documentation_url": "https://docs.github.com/rest/overview/"
+                    "rate-limits-for-the-rest-api#about-secondary-rate-limits",
+                },
+                {"Retry-After": "1"},
+            )
         return True
 
     def _control(self, path: str, raw_body: bytes) -> None:
@@ -368,15 +412,26 @@ class ForgeHandler(BaseHTTPRequestHandler):
         if path == "/_sandbox/faults" and self.command == "POST":
             try:
                 spec = json.loads(raw_body)
-                self.server.faults.inject(str(spec["kind"]), int(spec.get("count", 1)),
-                                          float(spec.get("seconds", 30)))
+                self.server.faults.inject(
+                    str(spec["kind"]), int(spec.get("count", 1)), float(spec.get("seconds", 30))
+                )
             except (ValueError, KeyError, TypeError) as error:
-                self._send(422, {"message": f"bad fault request: {error}; send JSON like "
-                                 '{"kind": "500", "count": 2}'})
+                self._send(
+                    422,
+                    {
+                        "message": f"bad fault request: {error}; send JSON like "
+                        '{"kind": "500", "count": 2}'
+                    },
+                )
                 return
             self._send(204, None)
         elif path == "/_sandbox/stats" and self.command == "GET":
-            self._send(200, {"request_count": self.server.requests,
-                             "counted_count": self.server.limiter.counted})
+            self._send(
+                200,
+                {
+                    "request_count": self.server.requests,
+                    "counted_count": self.server.limiter.counted,
+                },
+            )
         else:
             self._send(404, {"message": "Not Found"})

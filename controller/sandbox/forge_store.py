@@ -54,8 +54,13 @@ class ForgeStore:
     def __init__(self, data_dir: Path):
         self.data_dir = data_dir
         self.lock = threading.RLock()
-        self.meta: dict[str, Any] = {"next_number": 1, "next_id": 1000, "users": {},
-                                     "labels": {}, "created_at": now()}
+        self.meta: dict[str, Any] = {
+            "next_number": 1,
+            "next_id": 1000,
+            "users": {},
+            "labels": {},
+            "created_at": now(),
+        }
         self.issues: dict[int, dict[str, Any]] = {}
         self.statuses: dict[str, list[dict[str, Any]]] = {}
         self.check_runs: dict[int, dict[str, Any]] = {}
@@ -77,8 +82,12 @@ class ForgeStore:
             self.check_runs[run["id"]] = run
         self._advance_counters()
         if self.issues or self.check_runs:
-            log.info("loaded %d issues and pull requests, %d check runs from %s",
-                     len(self.issues), len(self.check_runs), self.data_dir)
+            log.info(
+                "loaded %d issues and pull requests, %d check runs from %s",
+                len(self.issues),
+                len(self.check_runs),
+                self.data_dir,
+            )
 
     def _advance_counters(self) -> None:
         ids = [self.meta["next_id"] - 1, *self.check_runs]
@@ -129,25 +138,35 @@ class ForgeStore:
             self.save_meta()
         return labels[name]
 
-    def new_issue(self, author: str, title: str, body: str | None,
-                  labels: list[str]) -> dict[str, Any]:
+    def new_issue(
+        self, author: str, title: str, body: str | None, labels: list[str]
+    ) -> dict[str, Any]:
         stamp = now()
         for name in labels:
             self.label(name)
         number = self.meta["next_number"]
         self.meta["next_number"] = number + 1
         record = {
-            "number": number, "id": self.next_id(), "title": title, "body": body,
-            "state": "open", "state_reason": None, "author": author,
-            "labels": list(dict.fromkeys(labels)), "created_at": stamp, "updated_at": stamp,
-            "closed_at": None, "closed_by": None, "comments": [], "pull": None,
+            "number": number,
+            "id": self.next_id(),
+            "title": title,
+            "body": body,
+            "state": "open",
+            "state_reason": None,
+            "author": author,
+            "labels": list(dict.fromkeys(labels)),
+            "created_at": stamp,
+            "updated_at": stamp,
+            "closed_at": None,
+            "closed_by": None,
+            "comments": [],
+            "pull": None,
         }
         self.user_id(author)
         self.save_issue(record)
         return record
 
-    def set_state(self, record: dict[str, Any], state: str, reason: str | None,
-                  actor: str) -> None:
+    def set_state(self, record: dict[str, Any], state: str, reason: str | None, actor: str) -> None:
         """Close or reopen, with the timestamps and reason GitHub keeps."""
         if state == record["state"]:
             if reason and state == "closed":

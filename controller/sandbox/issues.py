@@ -53,7 +53,7 @@ ISSUES: tuple[SampleIssue, ...] = (
         key="slug-dashes",
         title="slugify leaves repeated dashes in slugs",
         body=(
-            "`slugify(\"Hello,  World!\")` returns `hello---world` instead of `hello-world`.\n\n"
+            '`slugify("Hello,  World!")` returns `hello---world` instead of `hello-world`.\n\n'
             "Runs of punctuation and spaces should become a single dash."
         ),
         labels=("bug",),
@@ -77,7 +77,7 @@ ISSUES: tuple[SampleIssue, ...] = (
         key="word-count-spaces",
         title="word_count counts extra words when text has double spaces",
         body=(
-            "`word_count(\"one  two\")` gives 3, and words separated by a tab count as "
+            '`word_count("one  two")` gives 3, and words separated by a tab count as '
             "one.\n\nAny run of whitespace should separate two words."
         ),
         labels=("bug",),
@@ -255,15 +255,28 @@ def seed_origin(clone_url: str | Path) -> None:
     folder = tempfile.mkdtemp(prefix="sample-seed-")
     try:
         seed = Path(folder) / "seed"
-        subprocess.run(["git", "clone", "-q", str(clone_url), str(seed)], check=True,
-                       capture_output=True, env=env)
+        subprocess.run(
+            ["git", "clone", "-q", str(clone_url), str(seed)],
+            check=True,
+            capture_output=True,
+            env=env,
+        )
         copy_sample(seed)
-        changed = subprocess.run(["git", "status", "--porcelain"], cwd=seed, check=True,
-                                 capture_output=True, text=True, env=env).stdout
+        changed = subprocess.run(
+            ["git", "status", "--porcelain"],
+            cwd=seed,
+            check=True,
+            capture_output=True,
+            text=True,
+            env=env,
+        ).stdout
         if not changed:
             return
-        for args in (("add", "-A"), (*identity, "commit", "-q", "-m", "Sample project: textkit"),
-                     ("push", "-q", "origin", "HEAD:main")):
+        for args in (
+            ("add", "-A"),
+            (*identity, "commit", "-q", "-m", "Sample project: textkit"),
+            ("push", "-q", "origin", "HEAD:main"),
+        ):
             subprocess.run(["git", *args], cwd=seed, check=True, capture_output=True, env=env)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -272,7 +285,9 @@ def seed_origin(clone_url: str | Path) -> None:
 def copy_sample(destination: Path) -> None:
     """Copy the sample project's files (without caches) into `destination`."""
     shutil.copytree(
-        SAMPLE_DIR, destination, dirs_exist_ok=True,
+        SAMPLE_DIR,
+        destination,
+        dirs_exist_ok=True,
         ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache"),
     )
 

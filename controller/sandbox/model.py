@@ -53,7 +53,8 @@ def newest_user_text(messages: list[dict]) -> str:
         content = message.get("content")
         blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
         texts = [
-            block.get("text", "") for block in blocks or []
+            block.get("text", "")
+            for block in blocks or []
             if block.get("type") == "text"
             and not block.get("text", "").lstrip().startswith("<system-reminder>")
         ]
@@ -121,21 +122,35 @@ def reply(body: dict) -> tuple[list[dict], str]:
                 },
             },
         ], "tool_use"
-    return [{"type": "text", "text": "Hello from the stand-in model. Name an issue (#N) "
-             "and I will fix it."}], "end_turn"
+    return [
+        {
+            "type": "text",
+            "text": "Hello from the stand-in model. Name an issue (#N) and I will fix it.",
+        }
+    ], "end_turn"
 
 
 def message_events(model: str, blocks: list[dict], stop_reason: str) -> list[tuple[str, dict]]:
     """The server-sent events of one streamed answer, in the order the API sends them."""
     message_id = f"msg_sandbox_{next(_ids):06d}"
-    events: list[tuple[str, dict]] = [("message_start", {
-        "type": "message_start",
-        "message": {
-            "id": message_id, "type": "message", "role": "assistant", "model": model,
-            "content": [], "stop_reason": None, "stop_sequence": None,
-            "usage": {"input_tokens": 10, "output_tokens": 1},
-        },
-    })]
+    events: list[tuple[str, dict]] = [
+        (
+            "message_start",
+            {
+                "type": "message_start",
+                "message": {
+                    "id": message_id,
+                    "type": "message",
+                    "role": "assistant",
+                    "model": model,
+                    "content": [],
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": {"input_tokens": 10, "output_tokens": 1},
+                },
+            },
+        )
+    ]
     for index, block in enumerate(blocks):
         if block["type"] == "text":
             start = {"type": "text", "text": ""}
@@ -144,16 +159,25 @@ def message_events(model: str, blocks: list[dict], stop_reason: str) -> list[tup
             start = {**block, "input": {}}
             delta = {"type": "input_json_delta", "partial_json": json.dumps(block["input"])}
         events += [
-            ("content_block_start", {"type": "content_block_start", "index": index,
-                                     "content_block": start}),
-            ("content_block_delta", {"type": "content_block_delta", "index": index,
-                                     "delta": delta}),
+            (
+                "content_block_start",
+                {"type": "content_block_start", "index": index, "content_block": start},
+            ),
+            (
+                "content_block_delta",
+                {"type": "content_block_delta", "index": index, "delta": delta},
+            ),
             ("content_block_stop", {"type": "content_block_stop", "index": index}),
         ]
     events += [
-        ("message_delta", {"type": "message_delta",
-                           "delta": {"stop_reason": stop_reason, "stop_sequence": None},
-                           "usage": {"output_tokens": 20}}),
+        (
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+                "usage": {"output_tokens": 20},
+            },
+        ),
         ("message_stop", {"type": "message_stop"}),
     ]
     return events
@@ -188,11 +212,19 @@ class _Handler(BaseHTTPRequestHandler):
         model = body.get("model", "claude-sandbox")
         log.info("answered a messages request with %s", stop_reason)
         if not body.get("stream"):
-            return self._json(200, {
-                "id": f"msg_sandbox_{next(_ids):06d}", "type": "message", "role": "assistant",
-                "model": model, "content": blocks, "stop_reason": stop_reason,
-                "stop_sequence": None, "usage": {"input_tokens": 10, "output_tokens": 20},
-            })
+            return self._json(
+                200,
+                {
+                    "id": f"msg_sandbox_{next(_ids):06d}",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": model,
+                    "content": blocks,
+                    "stop_reason": stop_reason,
+                    "stop_sequence": None,
+                    "usage": {"input_tokens": 10, "output_tokens": 20},
+                },
+            )
         stream = "".join(
             f"event: {name}\ndata: {json.dumps(data)}\n\n"
             for name, data in message_events(model, blocks, stop_reason)
@@ -203,8 +235,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, json.dumps(payload).encode(), "application/json")
 
     def _error(self, status: int, message: str):
-        self._json(status, {"type": "error",
-                            "error": {"type": "invalid_request_error", "message": message}})
+        self._json(
+            status,
+            {"type": "error", "error": {"type": "invalid_request_error", "message": message}},
+        )
 
     def _send(self, status: int, payload: bytes, content_type: str):
         self.send_response(status)
@@ -241,8 +275,9 @@ class ModelServer:
     def start(self) -> ModelServer:
         self._server = _Server(("127.0.0.1", self.port))
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
-                                        name="sandbox-model")
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, daemon=True, name="sandbox-model"
+        )
         self._thread.start()
         log.info("model listening on %s", self.url)
         return self
@@ -270,8 +305,9 @@ class ModelServer:
 
 def register(group) -> None:
     parser = group.add_parser("model", help="the stand-in Messages API for Claude Code")
-    parser.add_argument("--port", type=port_number, default=0,
-                        help="port on 127.0.0.1 (default: any)")
+    parser.add_argument(
+        "--port", type=port_number, default=0, help="port on 127.0.0.1 (default: any)"
+    )
     parser.set_defaults(func=run_model)
 
 

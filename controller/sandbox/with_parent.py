@@ -42,8 +42,11 @@ def main(argv: list[str]) -> int:
         return 2
     parent, command = int(argv[1]), argv[3:]
     if not _ask_for_signal():
-        print("with_parent: the kernel refused a parent-death signal; the command would "
-              "outlive its parent", file=sys.stderr)
+        print(
+            "with_parent: the kernel refused a parent-death signal; the command would "
+            "outlive its parent",
+            file=sys.stderr,
+        )
         return 1
     if os.getppid() != parent:
         return 1  # the parent died before the request: nothing would stop the command

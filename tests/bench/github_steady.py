@@ -34,9 +34,21 @@ LOGIN = "ann"
 def served(folder: str):
     """The forge whose data is in `folder`, running in a child process; yields its URL."""
     child = subprocess.Popen(
-        [sys.executable, "-m", "controller", "sandbox", "serve", "--port", "0", "--dir", folder,
-         "--repo", REPO],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "controller",
+            "sandbox",
+            "serve",
+            "--port",
+            "0",
+            "--dir",
+            folder,
+            "--repo",
+            REPO,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         line = child.stdout.readline()
@@ -81,8 +93,9 @@ def run(sizes: list[int], passes: int) -> list[tuple]:
             with served(folder) as url:
                 clients = {
                     "adapter": GitHub(url, REPO, Forge.token(LOGIN)),
-                    "naive": GitHub(url, REPO, Forge.token(LOGIN), conditional=False,
-                                    keep_alive=False),
+                    "naive": GitHub(
+                        url, REPO, Forge.token(LOGIN), conditional=False, keep_alive=False
+                    ),
                 }
                 for name, github in clients.items():
                     with github:
@@ -98,11 +111,14 @@ def main() -> None:
     sizes = [int(size) for size in args.sizes.split(",") if size]
 
     rows = run(sizes, args.passes)
-    print(f"{'issues':>7} {'client':<8} {'wall ms':>9} {'cpu ms':>8} {'requests':>9} "
-          f"{'counted':>8}")
+    print(
+        f"{'issues':>7} {'client':<8} {'wall ms':>9} {'cpu ms':>8} {'requests':>9} {'counted':>8}"
+    )
     for size, name, seconds, cpu, requests, charged in rows:
-        print(f"{size:>7} {name:<8} {seconds * 1000:>9.1f} {cpu * 1000:>8.1f} {requests:>9.0f} "
-              f"{charged:>8.0f}")
+        print(
+            f"{size:>7} {name:<8} {seconds * 1000:>9.1f} {cpu * 1000:>8.1f} {requests:>9.0f} "
+            f"{charged:>8.0f}"
+        )
 
 
 if __name__ == "__main__":

@@ -97,36 +97,47 @@ class Lab:
     def start_controller(self, *, naive_panes: bool = False, **policy) -> None:
         config = {
             "github": {"api_url": self.forge.url, "repo": REPO, "authors": [LOGIN]},
-            "repo": {"path": str(self.root / "repo"),
-                     "worktree_dir": str(self.root / "worktrees")},
+            "repo": {"path": str(self.root / "repo"), "worktree_dir": str(self.root / "worktrees")},
             "tmux": {"socket": self.socket},
-            "agent": {"profile": "scripted",
-                      "command": shlex.join([sys.executable, str(STANDIN)]),
-                      "env": {"BENCH_AGENT_LOG": str(self.agent_log)}},
+            "agent": {
+                "profile": "scripted",
+                "command": shlex.join([sys.executable, str(STANDIN)]),
+                "env": {"BENCH_AGENT_LOG": str(self.agent_log)},
+            },
             "policy": {"max_workers": 100, **policy},
             "state_dir": str(self.state),
         }
         path = self.root / "controller.yaml"
         path.write_text(yaml.safe_dump(config))
-        env = {**os.environ, "GITHUB_TOKEN": Forge.token(LOGIN),
-               "BENCH_COUNTS_FILE": str(self.counts_file),
-               "BENCH_NAIVE_PANES": "1" if naive_panes else "0", "PYTHONUNBUFFERED": "1"}
+        env = {
+            **os.environ,
+            "GITHUB_TOKEN": Forge.token(LOGIN),
+            "BENCH_COUNTS_FILE": str(self.counts_file),
+            "BENCH_NAIVE_PANES": "1" if naive_panes else "0",
+            "PYTHONUNBUFFERED": "1",
+        }
         env.pop("GH_TOKEN", None)
         with open(self.root / "controller.log", "ab") as log:
             self.controller = subprocess.Popen(
-                [sys.executable, "-m", "tests.bench.counted_run", "--config", str(path),
-                 "run"],
-                cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                [sys.executable, "-m", "tests.bench.counted_run", "--config", str(path), "run"],
+                cwd=PROJECT_ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
         try:
-            wait_for(lambda: (self.state / ".controller" / "lock").exists()
-                     and (self.state / ".controller" / "lock").read_text().strip(),
-                     timeout=60, message="the controller to take its lock")
+            wait_for(
+                lambda: (
+                    (self.state / ".controller" / "lock").exists()
+                    and (self.state / ".controller" / "lock").read_text().strip()
+                ),
+                timeout=60,
+                message="the controller to take its lock",
+            )
         except AssertionError:
             log = (self.root / "controller.log").read_text(errors="replace")
-            raise AssertionError(f"the controller did not take its lock:\n{log[-3000:]}") \
-                from None
+            raise AssertionError(f"the controller did not take its lock:\n{log[-3000:]}") from None
 
     def stop_controller(self) -> None:
         process, self.controller = self.controller, None
@@ -146,7 +157,9 @@ class Lab:
             raise SystemExit(f"bench: the controller exited; its log ends:\n{log[-3000:]}")
         if "Traceback" in log:
             start = log.index("Traceback")
-            raise SystemExit(f"bench: a pass of the controller failed:\n{log[start:start + 3000]}")
+            raise SystemExit(
+                f"bench: a pass of the controller failed:\n{log[start : start + 3000]}"
+            )
 
     # -- reading the world -----------------------------------------------------------
 
@@ -169,10 +182,15 @@ class Lab:
         return sum(1 for state in self.states().values() if state == "working")
 
     def pane_pids(self) -> dict[str, int]:
-        out = subprocess.run(["tmux", "-L", self.socket, "list-panes", "-a", "-F",
-                              "#{session_name} #{pane_pid}"], capture_output=True, text=True)
-        return {name: int(pid) for name, pid in
-                (line.split() for line in out.stdout.splitlines() if line.strip())}
+        out = subprocess.run(
+            ["tmux", "-L", self.socket, "list-panes", "-a", "-F", "#{session_name} #{pane_pid}"],
+            capture_output=True,
+            text=True,
+        )
+        return {
+            name: int(pid)
+            for name, pid in (line.split() for line in out.stdout.splitlines() if line.strip())
+        }
 
     def counts(self) -> dict[str, int]:
         self.counts_file.unlink(missing_ok=True)
@@ -191,8 +209,12 @@ class Lab:
             before = len(self.prompts())
             filed = time.time()
             self.forge.create_issue(LOGIN, f"bench reaction {run}")
-            wait_for(lambda before=before: len(self.prompts()) > before, timeout=poll + 60,
-                     interval=0.01, message="the prompt to reach the agent")
+            wait_for(
+                lambda before=before: len(self.prompts()) > before,
+                timeout=poll + 60,
+                interval=0.01,
+                message="the prompt to reach the agent",
+            )
             latencies.append(self.prompts()[before] - filed)
             self.alive()
         return latencies
@@ -204,9 +226,20 @@ class Lab:
             self.edits_pool.append(issue["number"])
 
     def _last_commit(self, number: int) -> str:
-        return subprocess.run(["git", "-C", str(self.state), "log", "-1", "--format=%H", "--",
-                               f"issue-{number}.yaml"], capture_output=True,
-                              text=True).stdout.strip()
+        return subprocess.run(
+            [
+                "git",
+                "-C",
+                str(self.state),
+                "log",
+                "-1",
+                "--format=%H",
+                "--",
+                f"issue-{number}.yaml",
+            ],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
 
     def _edit(self, number: int, state: str) -> str:
         text = f"issue: {number}\nstate: {state}\ntitle: edited at {time.time():.6f}\n"
@@ -226,8 +259,12 @@ class Lab:
             before = self._last_commit(number)
             started = time.time()
             self._edit(number, "closed" if run % 2 else "discovered")
-            wait_for(lambda before=before: self._last_commit(number) != before, timeout=30,
-                     interval=0.005, message=f"the hand edit of #{number} to be recorded")
+            wait_for(
+                lambda before=before: self._last_commit(number) != before,
+                timeout=30,
+                interval=0.005,
+                message=f"the hand edit of #{number} to be recorded",
+            )
             latencies.append(time.time() - started)
             wait_for(lambda: self._settled(number), timeout=30, message="a quiet state file")
         return latencies
@@ -241,8 +278,12 @@ class Lab:
         have = len(self.pane_pids())
         for n in range(max(0, total - have)):
             self.forge.create_issue(LOGIN, f"bench agent {n}")
-        wait_for(lambda: self.working() >= total and self.alive() is None,
-                 timeout=60 + total * 5, interval=0.5, message=f"{total} agents working")
+        wait_for(
+            lambda: self.working() >= total and self.alive() is None,
+            timeout=60 + total * 5,
+            interval=0.5,
+            message=f"{total} agents working",
+        )
 
     def overhead(self, seconds: float) -> dict[str, float]:
         self.alive()
@@ -252,9 +293,11 @@ class Lab:
         last, used = self.counts(), _proc_cpu_s(pid) - cpu
         elapsed = time.monotonic() - started
         self.alive()
-        return {"cpu_percent": round(100 * used / elapsed, 2),
-                "rss_mb": round(_rss_mb(pid), 1),
-                "tmux_spawns_per_s": round((last["tmux"] - first["tmux"]) / elapsed, 2)}
+        return {
+            "cpu_percent": round(100 * used / elapsed, 2),
+            "rss_mb": round(_rss_mb(pid), 1),
+            "tmux_spawns_per_s": round((last["tmux"] - first["tmux"]) / elapsed, 2),
+        }
 
     def stall_latency(self, runs: int) -> list[float]:
         """A working agent goes idle until its nudge is submitted (stall threshold 0)."""
@@ -263,13 +306,20 @@ class Lab:
         latencies = []
         for name in names:
             number = int(name.rsplit("-", 1)[1])
-            wait_for(lambda number=number: self.states().get(number) == "working",
-                     timeout=30, message=f"#{number} working")
+            wait_for(
+                lambda number=number: self.states().get(number) == "working",
+                timeout=30,
+                message=f"#{number} working",
+            )
             before = len(self.prompts())
             started = time.time()
             os.kill(pids[name], signal.SIGUSR2)
-            wait_for(lambda before=before: len(self.prompts()) > before, timeout=60,
-                     interval=0.01, message=f"the nudge of #{number}")
+            wait_for(
+                lambda before=before: len(self.prompts()) > before,
+                timeout=60,
+                interval=0.01,
+                message=f"the nudge of #{number}",
+            )
             latencies.append(self.prompts()[before] - started)
         return latencies
 
@@ -289,18 +339,33 @@ class Lab:
             if round_number == warm:
                 baseline = (_rss_mb(pid), _fds(pid))
             written = {n: self._edit(n, "discovered") for n in self.edits_pool}
-            wait_for(lambda written=written: all(
-                text != (now := (self.state / f"issue-{n}.yaml").read_text())
-                and "state: closed" in now
-                for n, text in written.items()), timeout=60, interval=0.02,
-                message="the hand edits to be recorded and the issues closed again")
+            wait_for(
+                lambda written=written: all(
+                    text != (now := (self.state / f"issue-{n}.yaml").read_text())
+                    and "state: closed" in now
+                    for n, text in written.items()
+                ),
+                timeout=60,
+                interval=0.02,
+                message="the hand edits to be recorded and the issues closed again",
+            )
             self.alive()
-        return {"rss_mb_delta": round(_rss_mb(pid) - baseline[0], 1),
-                "fds_delta": _fds(pid) - baseline[1]}
+        return {
+            "rss_mb_delta": round(_rss_mb(pid) - baseline[0], 1),
+            "fds_delta": _fds(pid) - baseline[1],
+        }
 
 
-def measure(*, reaction_runs: int, edit_runs: int, agents: int, seconds: float,
-            stall_runs: int, transitions: int, say=print) -> dict:
+def measure(
+    *,
+    reaction_runs: int,
+    edit_runs: int,
+    agents: int,
+    seconds: float,
+    stall_runs: int,
+    transitions: int,
+    say=print,
+) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-live-") as folder, Lab(Path(folder)) as lab:
         lab.start_controller()
         say("  reaction latency ...")
@@ -330,8 +395,12 @@ def measure(*, reaction_runs: int, edit_runs: int, agents: int, seconds: float,
         "overhead_50": ours,
         "overhead_50_baseline": naive,
         "growth": growth,
-        "samples": {"reaction_s": [round(x, 3) for x in reaction],
-                    "edit_s": [round(x, 3) for x in edits],
-                    "stall_s": [round(x, 3) for x in stall], "agents": agents,
-                    "overhead_window_s": seconds, "transitions": transitions},
+        "samples": {
+            "reaction_s": [round(x, 3) for x in reaction],
+            "edit_s": [round(x, 3) for x in edits],
+            "stall_s": [round(x, 3) for x in stall],
+            "agents": agents,
+            "overhead_window_s": seconds,
+            "transitions": transitions,
+        },
     }

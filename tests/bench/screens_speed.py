@@ -12,9 +12,14 @@ import time
 from controller.screens import classify, load_profile
 from tests.screens import captures
 
-SCREENS = ["07-main-idle-prompt-settled", "h09a-busy-subagent-running-5s",
-           "10-permission-prompt-bash", "h14a-draft-multiline-bracketed-paste",
-           "63-ask-user-question-menu", "71-in-bash-after-exit-shell-prompt"]
+SCREENS = [
+    "07-main-idle-prompt-settled",
+    "h09a-busy-subagent-running-5s",
+    "10-permission-prompt-bash",
+    "h14a-draft-multiline-bracketed-paste",
+    "63-ask-user-question-menu",
+    "71-in-bash-after-exit-shell-prompt",
+]
 
 
 def main(rounds: int = 2000) -> None:
@@ -28,8 +33,10 @@ def main(rounds: int = 2000) -> None:
             reading = classify(text, profile, ansi=ansi, **meta)
             timings.append((time.perf_counter() - start) * 1e6)
         timings.sort()
-        print(f"{name:45} {statistics.median(timings):10.1f} "
-              f"{timings[int(len(timings) * 0.99)]:8.1f}  {reading}")
+        print(
+            f"{name:45} {statistics.median(timings):10.1f} "
+            f"{timings[int(len(timings) * 0.99)]:8.1f}  {reading}"
+        )
 
 
 if __name__ == "__main__":

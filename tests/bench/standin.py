@@ -84,8 +84,12 @@ class StandIn:
                     self.set_busy(self.wanted == "busy")
                     self.wanted = None
                 busy = bool(self.screen.busy_label)
-                look = (busy, int(time.monotonic() - self.screen.busy_since) if busy else 0,
-                        self.screen.draft_text(), len(self.screen.transcript))
+                look = (
+                    busy,
+                    int(time.monotonic() - self.screen.busy_since) if busy else 0,
+                    self.screen.draft_text(),
+                    len(self.screen.transcript),
+                )
                 if look != drawn:
                     self.screen.draw()
                     drawn = look

@@ -67,7 +67,7 @@ class NaiveReconciler(Reconciler):
     def _observe_github(self, records, now):
         authors = self._authors()
         issues, bodies = {}, {}
-        numbers = list(records)[:self.sample] if self.sample else list(records)
+        numbers = list(records)[: self.sample] if self.sample else list(records)
         for number in numbers:
             issue = self.github.issue(number)
             issues[number] = _issue_view(issue, eligible=issue.author in authors)
@@ -81,18 +81,23 @@ def _cpu() -> float:
 
 
 def _config(root: Path, url: str, socket: str) -> config_module.Config:
-    return config_module.from_mapping({
-        "github": {"api_url": url, "repo": REPO, "authors": [LOGIN]},
-        "repo": {"path": str(root / "repo"), "worktree_dir": str(root / "worktrees")},
-        "tmux": {"socket": socket},
-        "agent": {"profile": "scripted"},
-        "policy": {"max_workers": 0},
-        "state_dir": str(root / "state"),
-    }, "bench", base_dir=root)
+    return config_module.from_mapping(
+        {
+            "github": {"api_url": url, "repo": REPO, "authors": [LOGIN]},
+            "repo": {"path": str(root / "repo"), "worktree_dir": str(root / "worktrees")},
+            "tmux": {"socket": socket},
+            "agent": {"profile": "scripted"},
+            "policy": {"max_workers": 0},
+            "state_dir": str(root / "state"),
+        },
+        "bench",
+        base_dir=root,
+    )
 
 
-def _time_passes(reconciler: Reconciler, url: str, passes: int, *, warm_up: bool = True,
-                 scale: float = 1.0) -> dict[str, float]:
+def _time_passes(
+    reconciler: Reconciler, url: str, passes: int, *, warm_up: bool = True, scale: float = 1.0
+) -> dict[str, float]:
     if warm_up:
         reconciler.run_pass()  # fills the conditional cache and the store's cache
     rows = []
@@ -103,16 +108,23 @@ def _time_passes(reconciler: Reconciler, url: str, passes: int, *, warm_up: bool
         wall, used = time.perf_counter() - started, _cpu() - cpu
         if report.steps or report.errors or report.github_error:
             raise SystemExit(f"bench: the steady pass was not steady: {report}")
-        rows.append((wall, used, reconciler.github.stats["requests"] - made,
-                     counted(url) - charged))
-    wall, cpu, requests, charged = (statistics.median(column) * scale
-                                    for column in zip(*rows, strict=True))
-    return {"wall_s": round(wall, 4), "cpu_s": round(cpu, 4), "requests": round(requests),
-            "counted": round(charged)}
+        rows.append(
+            (wall, used, reconciler.github.stats["requests"] - made, counted(url) - charged)
+        )
+    wall, cpu, requests, charged = (
+        statistics.median(column) * scale for column in zip(*rows, strict=True)
+    )
+    return {
+        "wall_s": round(wall, 4),
+        "cpu_s": round(cpu, 4),
+        "requests": round(requests),
+        "counted": round(charged),
+    }
 
 
-def measure(size: int, passes: int, baseline_passes: int,
-            baseline_sample: int | None = None) -> tuple[dict, dict]:
+def measure(
+    size: int, passes: int, baseline_passes: int, baseline_sample: int | None = None
+) -> tuple[dict, dict]:
     """(ours, baseline) for `size` tracked issues.
 
     The baseline pass has nothing to warm up (it caches nothing). With
@@ -130,26 +142,38 @@ def measure(size: int, passes: int, baseline_passes: int,
         with _no_fsync():
             fill = _FillStore.open(root / "state")
             for n in range(1, size + 1):
-                fill.create(Record(issue=n, state="discovered", title=f"steady issue {n}"),
-                            "filled by the benchmark")
+                fill.create(
+                    Record(issue=n, state="discovered", title=f"steady issue {n}"),
+                    "filled by the benchmark",
+                )
         # The store re-reads files changed in the last two seconds (its timestamps could
         # hide a second change); a steady pass meets files older than that.
         time.sleep(2.1)
         with served(str(root / "forge")) as url:
             config = _config(root, url, socket)
             token = Forge.token(LOGIN)
-            with GitHub(url, REPO, token) as github, \
-                    open_reconciler(config, config.state_path, settle=False,
-                                    github=github) as reconciler:
+            with (
+                GitHub(url, REPO, token) as github,
+                open_reconciler(
+                    config, config.state_path, settle=False, github=github
+                ) as reconciler,
+            ):
                 ours = _time_passes(reconciler, url, passes)
-            with GitHub(url, REPO, token, conditional=False) as github, \
-                    open_reconciler(config, config.state_path, settle=False,
-                                    github=github) as ready:
-                naive = NaiveReconciler(config, ready.store, github, ready.sessions,
-                                        ready.worktrees, ready.profile, settle=False)
+            with (
+                GitHub(url, REPO, token, conditional=False) as github,
+                open_reconciler(config, config.state_path, settle=False, github=github) as ready,
+            ):
+                naive = NaiveReconciler(
+                    config,
+                    ready.store,
+                    github,
+                    ready.sessions,
+                    ready.worktrees,
+                    ready.profile,
+                    settle=False,
+                )
                 scale = 1.0
                 if baseline_sample and baseline_sample < size:
                     naive.sample, scale = baseline_sample, size / baseline_sample
-                baseline = _time_passes(naive, url, baseline_passes, warm_up=False,
-                                        scale=scale)
+                baseline = _time_passes(naive, url, baseline_passes, warm_up=False, scale=scale)
     return ours, baseline

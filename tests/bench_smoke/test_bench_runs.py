@@ -21,10 +21,28 @@ OVERHEAD_KEYS = {"cpu_percent", "rss_mb", "tmux_spawns_per_s"}
 def test_quick_run_writes_every_figure(tmp_path):
     output = tmp_path / "figures.json"
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.bench", "--quick", "--json", str(output),
-         "--sizes", "5", "--agents", "2", "--seconds", "1", "--transitions", "20",
-         "--runs", "1"],
-        cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "tests.bench",
+            "--quick",
+            "--json",
+            str(output),
+            "--sizes",
+            "5",
+            "--agents",
+            "2",
+            "--seconds",
+            "1",
+            "--transitions",
+            "20",
+            "--runs",
+            "1",
+        ],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         start_new_session=True,
     )
     try:

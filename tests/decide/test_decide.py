@@ -14,8 +14,14 @@ NOW = parse_iso("2026-12-03T12:00:00Z")
 
 
 def issue(number=7, state="open", **kw) -> IssueView:
-    return IssueView(number=number, title=f"issue {number}", url=f"https://x/{number}",
-                     state=state, author="me", **kw)
+    return IssueView(
+        number=number,
+        title=f"issue {number}",
+        url=f"https://x/{number}",
+        state=state,
+        author="me",
+        **kw,
+    )
 
 
 def pane(cls=None, detail=None, dead=False, **kw) -> PaneView:
@@ -31,9 +37,16 @@ def obs(**kw) -> Observation:
 
 
 def ctx(**kw) -> Context:
-    settings = dict(now=NOW, stall_after_s=60, max_nudges=2, max_spawns=2, max_ci_attempts=2,
-                    dialog_keys={"trust": ["Enter"]}, permission_keys=["Enter"],
-                    may_start=frozenset({7}))
+    settings = dict(
+        now=NOW,
+        stall_after_s=60,
+        max_nudges=2,
+        max_spawns=2,
+        max_ci_attempts=2,
+        dialog_keys={"trust": ["Enter"]},
+        permission_keys=["Enter"],
+        may_start=frozenset({7}),
+    )
     return Context(**{**settings, **kw})
 
 
@@ -123,21 +136,23 @@ def test_stalled_agents_are_nudged_within_the_budget():
     assert busy.dest == "working"
 
 
-@pytest.mark.parametrize("reading,expected", [
-    (("dialog", "trust"), ("keys", None)),
-    (("dialog", "question"), (None, "stalled")),
-    (("permission", None), (None, "stalled")),
-    (("login", None), (None, "stalled")),
-    (("draft", None), ("submit_draft", None)),
-])
+@pytest.mark.parametrize(
+    "reading,expected",
+    [
+        (("dialog", "trust"), ("keys", None)),
+        (("dialog", "question"), (None, "stalled")),
+        (("permission", None), (None, "stalled")),
+        (("login", None), (None, "stalled")),
+        (("draft", None), ("submit_draft", None)),
+    ],
+)
 def test_blocking_screens_follow_the_policy(reading, expected):
     step = decide(rec("working"), obs(panes={7: pane(*reading)}), ctx())
     assert (step.action, step.dest) == expected
 
 
 @pytest.mark.parametrize("state", ["working", "stalled"])
-@pytest.mark.parametrize("reading", [("permission", None), ("login", None),
-                                     ("dialog", "question")])
+@pytest.mark.parametrize("reading", [("permission", None), ("login", None), ("dialog", "question")])
 def test_a_stall_leaves_no_retry_time_that_would_hide_it(state, reading):
     # An earlier failure's retry time, long past: the stall waits for a person now.
     record = rec(state, attempts=1, retry_at=utc_now_iso(NOW - 30), error="launch failed")
@@ -154,8 +169,12 @@ def test_permission_prompts_are_accepted_only_when_configured():
 
 def test_a_pull_request_then_green_checks_are_recorded_in_order():
     pull = PullView(5, "https://x/pull/5", "open", False, "fix/issue-7-a", "abc1234")
-    seen = obs(pulls={7: pull}, ci={7: CIView("success", "abc1234")}, panes={7: pane("busy")},
-               issues={7: issue()})
+    seen = obs(
+        pulls={7: pull},
+        ci={7: CIView("success", "abc1234")},
+        panes={7: pane("busy")},
+        issues={7: issue()},
+    )
     record = rec("working")
     step = decide(record, seen, ctx())
     assert step.dest == "pr-open" and step.fields["pr"] == 5
@@ -165,9 +184,13 @@ def test_a_pull_request_then_green_checks_are_recorded_in_order():
 
 def test_merged_and_closed_in_one_observation_records_every_step():
     pull = PullView(5, "https://x/pull/5", "closed", True, "fix/issue-7-a", "abc1234")
-    seen = obs(pulls={7: pull}, ci={7: CIView("success", "abc1234")}, panes={7: pane("idle")},
-               issues={7: issue(state="closed", state_reason="completed")},
-               worktrees={7: "/w/7"})
+    seen = obs(
+        pulls={7: pull},
+        ci={7: CIView("success", "abc1234")},
+        panes={7: pane("idle")},
+        issues={7: issue(state="closed", state_reason="completed")},
+        worktrees={7: "/w/7"},
+    )
     record = rec("working")
     path = []
     for _ in range(6):
@@ -186,8 +209,14 @@ def test_failed_checks_are_told_to_the_agent_once_per_head_and_bounded():
     pull = PullView(5, "u", "open", False, "fix/issue-7-a", "abc1234")
     failed = CIView("failure", "abc1234", (("tests", "2 failed"),))
     seen = obs(pulls={7: pull}, ci={7: failed}, panes={7: pane("idle")}, issues={7: issue()})
-    record = rec("pr-open", pr=5, head="abc1234", ci="pending", pane="idle",
-                 pane_since=utc_now_iso(NOW - 600))
+    record = rec(
+        "pr-open",
+        pr=5,
+        head="abc1234",
+        ci="pending",
+        pane="idle",
+        pane_since=utc_now_iso(NOW - 600),
+    )
     step = decide(record, seen, ctx())
     assert (step.action, step.dest) == ("nudge", "working")
     assert step.args["prompt"] == "ci-failed" and "2 failed" in step.args["failed_checks"]
@@ -257,13 +286,19 @@ def test_an_issue_backing_off_after_an_error_waits_for_its_retry_time():
 
 
 def test_a_busy_screen_frozen_past_the_hang_threshold_is_interrupted_then_nudged():
-    frozen = PaneView(session="worker-7", reading=Reading("busy"), raw=Reading("busy"),
-                      frozen_for=700)
-    lively = PaneView(session="worker-7", reading=Reading("busy"), raw=Reading("busy"),
-                      frozen_for=3)
+    frozen = PaneView(
+        session="worker-7", reading=Reading("busy"), raw=Reading("busy"), frozen_for=700
+    )
+    lively = PaneView(
+        session="worker-7", reading=Reading("busy"), raw=Reading("busy"), frozen_for=3
+    )
     assert decide(rec("working"), obs(panes={7: lively}), ctx()) is not None  # pane noted
-    assert decide(rec("working", pane="busy", pane_since=utc_now_iso(NOW)),
-                  obs(panes={7: lively}), ctx()) is None
+    assert (
+        decide(
+            rec("working", pane="busy", pane_since=utc_now_iso(NOW)), obs(panes={7: lively}), ctx()
+        )
+        is None
+    )
     step = decide(rec("working"), obs(panes={7: frozen}), ctx(hang_after_s=600))
     assert step.dest == "stalled" and "no screen change" in step.reason
     stalled = apply(rec("working"), step)
@@ -276,8 +311,11 @@ def test_a_busy_screen_frozen_past_the_hang_threshold_is_interrupted_then_nudged
 
 def test_a_reopened_issue_starts_a_fresh_run_and_ignores_its_merged_pull_request():
     merged = PullView(5, "u", "closed", True, "fix/issue-7-a", "abc1234")
-    reopened = obs(issues={7: issue(state_reason="reopened")}, pulls={7: merged},
-                   ci={7: CIView("success", "abc1234")})
+    reopened = obs(
+        issues={7: issue(state_reason="reopened")},
+        pulls={7: merged},
+        ci={7: CIView("success", "abc1234")},
+    )
     old = rec("closed", branch="fix/issue-7-a", pr=5, worktree="/w", nudges=4)
     record = apply(old, decide(old, reopened, ctx()))
     assert record.state == "discovered"
@@ -289,8 +327,12 @@ def test_a_reopened_issue_starts_a_fresh_run_and_ignores_its_merged_pull_request
 
 def test_a_pull_request_closed_unmerged_sends_the_agent_back_to_work_once():
     closed = PullView(5, "u", "closed", False, "fix/issue-7-a", "abc1234")
-    seen = obs(issues={7: issue()}, pulls={7: closed}, ci={7: CIView("pending", "abc1234")},
-               panes={7: pane("busy")})
+    seen = obs(
+        issues={7: issue()},
+        pulls={7: closed},
+        ci={7: CIView("pending", "abc1234")},
+        panes={7: pane("busy")},
+    )
     step = decide(rec("pr-open", pr=5, head="abc1234"), seen, ctx())
     assert (step.action, step.dest) == ("nudge", "working")
     working = rec("working", pr=5, head="abc1234", pane="busy", pane_since=utc_now_iso(NOW))
@@ -312,8 +354,10 @@ def test_a_spent_start_budget_is_noted_without_resetting_the_failures():
     # once rather than after the backoff in progress.
     assert step.fields["retry_at"] is None
     waiting = rec("worktree", attempts=3, retry_at=utc_now_iso(NOW + 40))
-    assert "respawn budget spent" in decide(waiting, obs(issues={7: issue()}),
-                                            ctx(max_spawns=3)).fields["error"]
+    assert (
+        "respawn budget spent"
+        in decide(waiting, obs(issues={7: issue()}), ctx(max_spawns=3)).fields["error"]
+    )
     assert decide(apply(record, step), obs(issues={7: issue()}), ctx(max_spawns=3)) is None
 
 
@@ -331,8 +375,7 @@ def test_an_issue_github_does_not_know_takes_no_slot_and_says_why():
 
 
 def test_an_issue_github_shows_again_loses_its_not_found_error_and_carries_on():
-    lost = apply(rec("discovered"), decide(rec("discovered"), obs(missing=frozenset({7})),
-                                           ctx()))
+    lost = apply(rec("discovered"), decide(rec("discovered"), obs(missing=frozenset({7})), ctx()))
     assert lost.error == NOT_FOUND and lost.retry_at is None
     seen = obs(issues={7: issue()})
     step = decide(lost, seen, ctx())
@@ -356,21 +399,26 @@ def test_a_failed_start_waits_for_its_backoff_and_a_spent_budget_stops_it():
     draft = obs(issues={7: issue()}, panes={7: pane("draft")})
     record = rec("worktree", spawns=1)
     assert decide(record, draft, ctx(max_spawns=3)).action == "submit_draft"
-    failed = record.replace(attempts=1, retry_at=utc_now_iso(NOW + 30),
-                            error="submit_draft failed: the draft stayed in the input box")
+    failed = record.replace(
+        attempts=1,
+        retry_at=utc_now_iso(NOW + 30),
+        error="submit_draft failed: the draft stayed in the input box",
+    )
     assert decide(failed, draft, ctx(max_spawns=3)) is None
-    assert decide(failed.replace(retry_at=utc_now_iso(NOW - 1)), draft,
-                  ctx(max_spawns=3)).action == "submit_draft"
+    assert (
+        decide(failed.replace(retry_at=utc_now_iso(NOW - 1)), draft, ctx(max_spawns=3)).action
+        == "submit_draft"
+    )
 
     # The failure spent the budget: said at once, and no start is tried after it.
     step = decide(failed, draft, ctx(max_spawns=2))
     assert step.action is None and step.fields["retry_at"] is None
-    assert step.fields["error"] == ("respawn budget spent (1 started, 1 failed to start, "
-                                    "limit 2); needs a person")
+    assert step.fields["error"] == (
+        "respawn budget spent (1 started, 1 failed to start, limit 2); needs a person"
+    )
     gave_up = apply(failed, step)
     assert decide(gave_up, draft, ctx(max_spawns=2)) is None
     # An agent that turns out to be at work is adopted: nobody needs to act any more.
-    adopted = decide(gave_up, obs(issues={7: issue()}, panes={7: pane("busy")}),
-                     ctx(max_spawns=2))
+    adopted = decide(gave_up, obs(issues={7: issue()}, panes={7: pane("busy")}), ctx(max_spawns=2))
     assert (adopted.action, adopted.dest) == (None, "spawned")
     assert apply(gave_up, adopted).error is None

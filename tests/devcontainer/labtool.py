@@ -86,8 +86,11 @@ def tcp(spec: str) -> int:
         try:
             sock.connect((host, port))
         except OSError as error:
-            print(json.dumps({"open": False, "error": repr(error),
-                              "seconds": time.monotonic() - started}))
+            print(
+                json.dumps(
+                    {"open": False, "error": repr(error), "seconds": time.monotonic() - started}
+                )
+            )
             return 1
     print(json.dumps({"open": True, "seconds": time.monotonic() - started}))
     return 0

@@ -67,8 +67,9 @@ def _lab_possible() -> str:
         return "the firewall lab needs root (network namespaces, iptables)"
     for tool in ("ip", "iptables", "ip6tables", "ipset", "dnsmasq", "curl"):
         if shutil.which(tool) is None:
-            return f"the firewall lab needs {tool} (Debian: iptables ipset iproute2 " \
-                   "dnsmasq-base curl)"
+            return (
+                f"the firewall lab needs {tool} (Debian: iptables ipset iproute2 dnsmasq-base curl)"
+            )
     if not Path("/proc/net/if_inet6").exists():
         return "the firewall lab needs a kernel with IPv6 (it checks both families)"
     probe = f"fwprobe-{uuid.uuid4().hex[:8]}"
@@ -84,32 +85,43 @@ class Lab:
     container: str
     tmp: Path
 
-    def run(self, *args: str, env: dict[str, str] | None = None,
-            timeout: float = 60) -> subprocess.CompletedProcess:
+    def run(
+        self, *args: str, env: dict[str, str] | None = None, timeout: float = 60
+    ) -> subprocess.CompletedProcess:
         clean = {"PATH": os.environ["PATH"], "LANG": "C.UTF-8", **(env or {})}
         return subprocess.run(
             ["ip", "netns", "exec", self.container, *args],
-            capture_output=True, text=True, env=clean, timeout=timeout,
+            capture_output=True,
+            text=True,
+            env=clean,
+            timeout=timeout,
         )
 
-    def firewall(self, meta_path: str = "/meta",
-                 extra_env: str = "") -> subprocess.CompletedProcess:
+    def firewall(
+        self, meta_path: str = "/meta", extra_env: str = ""
+    ) -> subprocess.CompletedProcess:
         container_env = self.tmp / "container-environ"
         container_env.write_bytes(extra_env.encode() + b"\0")
-        return self.run("bash", str(SCRIPT), env={
-            "FIREWALL_ALLOWLIST": str(self.tmp / "allowlist"),
-            "FIREWALL_RESOLVERS": RESOLVER,
-            "FIREWALL_META_URL": f"http://meta.fw.test:443{meta_path}",
-            "FIREWALL_CHECK_ALLOWED": "http://allowed.fw.test/ http://gh.fw.test:443/",
-            "FIREWALL_CHECK_BLOCKED": f"http://blocked.fw.test/ http://[{BLOCKED6}]/",
-            "FIREWALL_STATUS_FILE": str(self.tmp / "status"),
-            "FIREWALL_CONTAINER_ENV": str(container_env),
-        }, timeout=120)
+        return self.run(
+            "bash",
+            str(SCRIPT),
+            env={
+                "FIREWALL_ALLOWLIST": str(self.tmp / "allowlist"),
+                "FIREWALL_RESOLVERS": RESOLVER,
+                "FIREWALL_META_URL": f"http://meta.fw.test:443{meta_path}",
+                "FIREWALL_CHECK_ALLOWED": "http://allowed.fw.test/ http://gh.fw.test:443/",
+                "FIREWALL_CHECK_BLOCKED": f"http://blocked.fw.test/ http://[{BLOCKED6}]/",
+                "FIREWALL_STATUS_FILE": str(self.tmp / "status"),
+                "FIREWALL_CONTAINER_ENV": str(container_env),
+            },
+            timeout=120,
+        )
 
     def http(self, url: str) -> tuple[bool, float, int]:
         started = time.monotonic()
-        result = self.run("curl", "--silent", "--noproxy", "*", "--max-time", "4",
-                          "--output", "/dev/null", url)
+        result = self.run(
+            "curl", "--silent", "--noproxy", "*", "--max-time", "4", "--output", "/dev/null", url
+        )
         return result.returncode == 0, time.monotonic() - started, result.returncode
 
     def tcp(self, address: str, port: int) -> dict:
@@ -152,10 +164,25 @@ def lab(tmp_path, request):
     for name in (container, world):
         _sh("ip", "netns", "add", name)
     # The pair is made inside the namespaces, so it never shows in the host's.
-    _sh("ip", "-n", container, "link", "add", "vc", "type", "veth",
-        "peer", "name", "vw", "netns", world)
-    for name, link, four, six in ((container, "vc", "192.0.2.2/24", "2001:db8:2::2/64"),
-                                  (world, "vw", "192.0.2.1/24", "2001:db8:2::1/64")):
+    _sh(
+        "ip",
+        "-n",
+        container,
+        "link",
+        "add",
+        "vc",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "vw",
+        "netns",
+        world,
+    )
+    for name, link, four, six in (
+        (container, "vc", "192.0.2.2/24", "2001:db8:2::2/64"),
+        (world, "vw", "192.0.2.1/24", "2001:db8:2::1/64"),
+    ):
         _sh("ip", "-n", name, "link", "set", "lo", "up")
         _sh("ip", "-n", name, "addr", "add", four, "dev", link)
         _sh("ip", "-n", name, "-6", "addr", "add", six, "dev", link, "nodad")
@@ -169,32 +196,68 @@ def lab(tmp_path, request):
 
     # `ip netns exec` shows this file as the container's /etc/resolv.conf.
     netns_etc.mkdir(parents=True)
-    (netns_etc / "resolv.conf").write_text(
-        f"nameserver {RESOLVER}\noptions timeout:1 attempts:2\n"
-    )
+    (netns_etc / "resolv.conf").write_text(f"nameserver {RESOLVER}\noptions timeout:1 attempts:2\n")
 
     records = [f"--host-record={name},{four},{six}" for name, (four, six) in RECORDS.items()]
     for listen in ((RESOLVER, RESOLVER6), (FOREIGN, FOREIGN6)):
         log = open(tmp_path / f"dnsmasq-{listen[0]}.log", "w")
-        processes.append(subprocess.Popen(
-            ["ip", "netns", "exec", world, "dnsmasq", "--keep-in-foreground",
-             "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--bind-interfaces",
-             "--pid-file=", "--log-facility=-",
-             *(f"--listen-address={address}" for address in listen), *records],
-            stdout=log, stderr=subprocess.STDOUT,
-        ))
+        processes.append(
+            subprocess.Popen(
+                [
+                    "ip",
+                    "netns",
+                    "exec",
+                    world,
+                    "dnsmasq",
+                    "--keep-in-foreground",
+                    "--conf-file=/dev/null",
+                    "--no-resolv",
+                    "--no-hosts",
+                    "--bind-interfaces",
+                    "--pid-file=",
+                    "--log-facility=-",
+                    *(f"--listen-address={address}" for address in listen),
+                    *records,
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        )
         log.close()
 
     (tmp_path / "meta.json").write_text(json.dumps(META_ANSWER))
     (tmp_path / "allowlist").write_text(ALLOWLIST)
-    listeners = [f"{ALLOWED}:80", f"[{ALLOWED6}]:80", f"{ALLOWED}:22", f"[{ALLOWED6}]:22",
-                 f"{BLOCKED}:80", f"[{BLOCKED6}]:80", f"{BLOCKED}:22", f"{BLOCKED}:8080",
-                 f"{GITHUB}:443", f"[{GITHUB6}]:443", f"{GITHUB}:80", f"{GITHUB}:22",
-                 f"[{GITHUB6}]:22", f"{META}:443", f"[{META6}]:443"]
+    listeners = [
+        f"{ALLOWED}:80",
+        f"[{ALLOWED6}]:80",
+        f"{ALLOWED}:22",
+        f"[{ALLOWED6}]:22",
+        f"{BLOCKED}:80",
+        f"[{BLOCKED6}]:80",
+        f"{BLOCKED}:22",
+        f"{BLOCKED}:8080",
+        f"{GITHUB}:443",
+        f"[{GITHUB6}]:443",
+        f"{GITHUB}:80",
+        f"{GITHUB}:22",
+        f"[{GITHUB6}]:22",
+        f"{META}:443",
+        f"[{META6}]:443",
+    ]
     server = subprocess.Popen(
-        ["ip", "netns", "exec", world, sys.executable, str(LABTOOL), "serve",
-         str(tmp_path / "meta.json"), *listeners],
-        stdout=subprocess.PIPE, text=True,
+        [
+            "ip",
+            "netns",
+            "exec",
+            world,
+            sys.executable,
+            str(LABTOOL),
+            "serve",
+            str(tmp_path / "meta.json"),
+            *listeners,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     processes.append(server)
     assert server.stdout.readline().strip() == "ready"
@@ -202,8 +265,9 @@ def lab(tmp_path, request):
     made = Lab(container=container, tmp=tmp_path)
     # Without the firewall the lab lets everything through; otherwise the tests below
     # would prove nothing.
-    wait_for(lambda: made.http(f"http://[{BLOCKED6}]/")[0], timeout=15,
-             message="IPv6 across the lab")
+    wait_for(
+        lambda: made.http(f"http://[{BLOCKED6}]/")[0], timeout=15, message="IPv6 across the lab"
+    )
     wait_for(lambda: made.dns(FOREIGN), timeout=15, message="the lab's DNS servers")
     assert made.http("http://blocked.fw.test/")[0]
     assert made.tcp(ALLOWED, 22)["open"]
@@ -218,11 +282,22 @@ def assert_refused_at_once(lab: Lab, url: str):
 
 
 def assert_allowlist_in_force(lab: Lab):
-    for url in ("http://allowed.fw.test/", f"http://{ALLOWED}/", f"http://[{ALLOWED6}]/",
-                "http://gh.fw.test:443/", f"http://[{GITHUB6}]:443/"):
+    for url in (
+        "http://allowed.fw.test/",
+        f"http://{ALLOWED}/",
+        f"http://[{ALLOWED6}]/",
+        "http://gh.fw.test:443/",
+        f"http://[{GITHUB6}]:443/",
+    ):
         assert lab.http(url)[0], f"{url} should answer"
-    for url in ("http://blocked.fw.test/", f"http://{BLOCKED}/", f"http://[{BLOCKED6}]/",
-                f"http://{GITHUB}:80/", f"http://{ALLOWED}:443/", f"http://{BLOCKED}:8080/"):
+    for url in (
+        "http://blocked.fw.test/",
+        f"http://{BLOCKED}/",
+        f"http://[{BLOCKED6}]/",
+        f"http://{GITHUB}:80/",
+        f"http://{ALLOWED}:443/",
+        f"http://{BLOCKED}:8080/",
+    ):
         assert_refused_at_once(lab, url)
     for address in (ALLOWED, ALLOWED6, BLOCKED, GITHUB, GITHUB6):
         result = lab.tcp(address, 22)
@@ -252,10 +327,13 @@ def test_a_second_run_gives_the_same_firewall(lab):
     assert rules.count("--match-set fw-allow4") == 1
 
 
-@pytest.mark.parametrize(("meta_path", "message"), [
-    ("/meta-500", "could not fetch GitHub's address ranges from http://meta.fw.test"),
-    ("/meta-garbage", "did not return JSON"),
-])
+@pytest.mark.parametrize(
+    ("meta_path", "message"),
+    [
+        ("/meta-500", "could not fetch GitHub's address ranges from http://meta.fw.test"),
+        ("/meta-garbage", "did not return JSON"),
+    ],
+)
 def test_a_meta_failure_leaves_everything_blocked(lab, meta_path, message):
     assert lab.firewall().returncode == 0
 
@@ -265,8 +343,12 @@ def test_a_meta_failure_leaves_everything_blocked(lab, meta_path, message):
     assert message in result.stderr
     assert "all traffic but loopback is blocked" in result.stderr
     assert not (lab.tmp / "status").exists()
-    for url in (f"http://{ALLOWED}/", f"http://[{ALLOWED6}]/", f"http://{GITHUB}:443/",
-                f"http://{BLOCKED}/"):
+    for url in (
+        f"http://{ALLOWED}/",
+        f"http://[{ALLOWED6}]/",
+        f"http://{GITHUB}:443/",
+        f"http://{BLOCKED}/",
+    ):
         assert_refused_at_once(lab, url)
     assert not lab.dns(RESOLVER)
 

@@ -11,8 +11,9 @@ START = Path(__file__).resolve().parents[2] / ".devcontainer" / "start-controlle
 
 def _start(tmp_path, *args: str, **env: str) -> subprocess.CompletedProcess:
     clean = {"PATH": os.environ["PATH"], "CONTROLLER_WORKSPACE": str(tmp_path), **env}
-    return subprocess.run(["bash", str(START), *args], capture_output=True, text=True,
-                          env=clean, timeout=30)
+    return subprocess.run(
+        ["bash", str(START), *args], capture_output=True, text=True, env=clean, timeout=30
+    )
 
 
 def test_refuses_root_or_a_missing_firewall(tmp_path):

@@ -50,7 +50,8 @@ def _mount_fields(mount) -> dict:
 
 def _shell_scripts() -> list[Path]:
     return sorted(
-        path for path in DEVCONTAINER.iterdir()
+        path
+        for path in DEVCONTAINER.iterdir()
         if path.is_file() and path.read_text(errors="replace").startswith("#!/usr/bin/env bash")
     )
 
@@ -60,7 +61,8 @@ def test_every_shell_script_passes_shellcheck():
     assert {p.name for p in scripts} >= {"init-firewall.sh", "start-controller.sh"}
     result = subprocess.run(
         [str(BIN / "shellcheck"), "--severity=style", *map(str, scripts)],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -86,8 +88,20 @@ def test_capabilities_are_only_those_the_firewall_needs(spec):
     assert sorted(spec.get("capAdd", [])) == ["NET_ADMIN", "NET_RAW"]
     assert spec.get("privileged", False) is False
     run_args = " ".join(spec.get("runArgs", []))
-    for forbidden in ("--privileged", "--cap-add", "--network", "--net=", "--net ", "host",
-                      "-v", "--volume", "--mount", "--security-opt", "--pid", "--userns"):
+    for forbidden in (
+        "--privileged",
+        "--cap-add",
+        "--network",
+        "--net=",
+        "--net ",
+        "host",
+        "-v",
+        "--volume",
+        "--mount",
+        "--security-opt",
+        "--pid",
+        "--userns",
+    ):
         assert forbidden not in run_args, f"runArgs must not use {forbidden}"
 
 
@@ -107,8 +121,12 @@ def test_only_named_volumes_are_mounted(spec):
 def test_firewall_runs_first_on_every_start(spec):
     # Commands that run when the container is created or updated would run before
     # postStartCommand, and the host-side one runs outside the sandbox altogether.
-    for key in ("initializeCommand", "onCreateCommand", "updateContentCommand",
-                "postCreateCommand"):
+    for key in (
+        "initializeCommand",
+        "onCreateCommand",
+        "updateContentCommand",
+        "postCreateCommand",
+    ):
         assert key not in spec, f"{key} would run before the firewall is up"
     start = spec["postStartCommand"]
     assert isinstance(start, str), "an object postStartCommand runs its parts in parallel"
@@ -150,8 +168,28 @@ def _sudoers_rules() -> list[str]:
 
 def test_sudo_allows_only_the_fixed_firewall_script():
     forbidden = re.compile(r"\*|SETENV|env_keep|!|,|\bALL\s*$")
-    never = {"sh", "bash", "zsh", "dash", "su", "apt", "apt-get", "dpkg", "npm", "pip",
-             "pip3", "tee", "vi", "vim", "nano", "ed", "env", "sudoedit", "python3", "cp"}
+    never = {
+        "sh",
+        "bash",
+        "zsh",
+        "dash",
+        "su",
+        "apt",
+        "apt-get",
+        "dpkg",
+        "npm",
+        "pip",
+        "pip3",
+        "tee",
+        "vi",
+        "vim",
+        "nano",
+        "ed",
+        "env",
+        "sudoedit",
+        "python3",
+        "cp",
+    }
     rules = [rule for rule in _sudoers_rules() if not rule.startswith("Defaults")]
     assert rules, "the sudoers fragment grants nothing"
     for rule in rules:
@@ -187,7 +225,8 @@ def test_build_context_lets_in_only_what_the_image_copies(dockerfile):
 def test_firewall_refuses_arguments():
     result = subprocess.run(
         ["bash", str(DEVCONTAINER / "init-firewall.sh"), "--open"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode != 0
     assert "takes no arguments" in result.stderr

@@ -39,8 +39,7 @@ class Sandbox:
 
     def file(self, key: str, *, author: str = AUTHOR) -> int:
         sample = next(issue for issue in sample_issues.ISSUES if issue.key == key)
-        created = self.forge.create_issue(author, sample.title, sample.body,
-                                          labels=sample.labels)
+        created = self.forge.create_issue(author, sample.title, sample.body, labels=sample.labels)
         return created["number"]
 
     def configure(self, **sections: dict) -> None:
@@ -57,15 +56,21 @@ class Sandbox:
     def controller(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
         return subprocess.run(
             [sys.executable, "-m", "controller", "--config", str(self.config_path), *args],
-            cwd=self.root, env=self.env(), capture_output=True, text=True, timeout=timeout,
+            cwd=self.root,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
 
     def start(self, *args: str, log_name: str = "controller.log") -> subprocess.Popen:
         log = open(self.root / log_name, "ab")  # noqa: SIM115 - closed with the process
         process = subprocess.Popen(
-            [sys.executable, "-m", "controller", "--config", str(self.config_path), "run",
-             *args],
-            cwd=self.root, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "controller", "--config", str(self.config_path), "run", *args],
+            cwd=self.root,
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         log.close()
@@ -100,19 +105,27 @@ class Sandbox:
             return data if data.get("state") in states else None
 
         try:
-            data = wait_for(reached, timeout=timeout, interval=0.2,
-                            message=f"#{number} to reach {' or '.join(states)}")
+            data = wait_for(
+                reached,
+                timeout=timeout,
+                interval=0.2,
+                message=f"#{number} to reach {' or '.join(states)}",
+            )
             # The audit commit follows the file's write by a moment.
-            wait_for(lambda: self.path_taken(number)[-1:] == [data["state"]], timeout=10,
-                     message=f"the audit commit of #{number} -> {data['state']}")
+            wait_for(
+                lambda: self.path_taken(number)[-1:] == [data["state"]],
+                timeout=10,
+                message=f"the audit commit of #{number} -> {data['state']}",
+            )
             return data
         except AssertionError:
             print(self.log()[-6000:])
             raise
 
     def audit(self, number: int) -> list[str]:
-        return git(self.state_dir, "log", "--reverse", "--format=%s", "--",
-                   f"issue-{number}.yaml").splitlines()
+        return git(
+            self.state_dir, "log", "--reverse", "--format=%s", "--", f"issue-{number}.yaml"
+        ).splitlines()
 
     def path_taken(self, number: int) -> list[str]:
         """The states an issue went through, from its audit trail."""
@@ -124,19 +137,25 @@ class Sandbox:
         return states
 
     def sessions(self) -> list[str]:
-        result = subprocess.run(["tmux", "-L", self.socket, "list-sessions", "-F",
-                                 "#{session_name}"], capture_output=True, text=True)
+        result = subprocess.run(
+            ["tmux", "-L", self.socket, "list-sessions", "-F", "#{session_name}"],
+            capture_output=True,
+            text=True,
+        )
         return result.stdout.split() if result.returncode == 0 else []
 
     def pane_pid(self, name: str) -> str:
-        return subprocess.run(["tmux", "-L", self.socket, "display-message", "-p", "-t",
-                               f"={name}:", "#{pane_pid}"], capture_output=True,
-                              text=True).stdout.strip()
+        return subprocess.run(
+            ["tmux", "-L", self.socket, "display-message", "-p", "-t", f"={name}:", "#{pane_pid}"],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
 
     def worktrees(self) -> list[str]:
         output = git(self.repo_path, "worktree", "list", "--porcelain")
-        return [line.split(" ", 1)[1] for line in output.splitlines()
-                if line.startswith("worktree ")]
+        return [
+            line.split(" ", 1)[1] for line in output.splitlines() if line.startswith("worktree ")
+        ]
 
     def pulls_for(self, number: int) -> list[dict]:
         import json
@@ -144,7 +163,8 @@ class Sandbox:
 
         request = urllib.request.Request(
             f"{self.forge.url}/repos/{REPOSITORY}/pulls?state=all&per_page=100",
-            headers={"Authorization": f"token {self.forge.token(AUTHOR)}"})
+            headers={"Authorization": f"token {self.forge.token(AUTHOR)}"},
+        )
         with urllib.request.urlopen(request, timeout=10) as response:
             pulls = json.load(response)
         return [p for p in pulls if f"#{number}" in (p.get("body") or "")]
@@ -158,22 +178,37 @@ class Sandbox:
 def sandbox(tmp_path, tmux_socket):
     root = tmp_path / "install"
     root.mkdir()
-    forge = Forge(root / "forge", repo=REPOSITORY,
-                  ci_command=f"{shlex.quote(sys.executable)} -m unittest -q").start()
+    forge = Forge(
+        root / "forge", repo=REPOSITORY, ci_command=f"{shlex.quote(sys.executable)} -m unittest -q"
+    ).start()
     sample_issues.seed_origin(forge.clone_url)
 
     config = {
-        "github": {"api_url": forge.url, "repo": REPOSITORY, "authors": [AUTHOR],
-                   "poll_interval_s": 0.5},
+        "github": {
+            "api_url": forge.url,
+            "repo": REPOSITORY,
+            "authors": [AUTHOR],
+            "poll_interval_s": 0.5,
+        },
         "repo": {"path": "./repo", "worktree_dir": "./worktrees"},
         "tmux": {"socket": tmux_socket, "poll_interval_s": 0.3},
-        "agent": {"profile": "scripted",
-                  "command": shlex.join([sys.executable, "-m", "controller.sandbox.agent"]),
-                  "env": {"GITHUB_API_URL": forge.url, "GITHUB_REPOSITORY": REPOSITORY,
-                          "SCRIPTED_AGENT_THINK_S": "1.5"},
-                  "pass_github_token": True},
-        "policy": {"max_workers": 3, "stall_after_s": 2, "settle_s": 0.3,
-                   "retry_backoff_s": 1, "retry_backoff_max_s": 5},
+        "agent": {
+            "profile": "scripted",
+            "command": shlex.join([sys.executable, "-m", "controller.sandbox.agent"]),
+            "env": {
+                "GITHUB_API_URL": forge.url,
+                "GITHUB_REPOSITORY": REPOSITORY,
+                "SCRIPTED_AGENT_THINK_S": "1.5",
+            },
+            "pass_github_token": True,
+        },
+        "policy": {
+            "max_workers": 3,
+            "stall_after_s": 2,
+            "settle_s": 0.3,
+            "retry_backoff_s": 1,
+            "retry_backoff_max_s": 5,
+        },
         "state_dir": "./state",
     }
     config_path = root / "controller.yaml"
@@ -183,4 +218,3 @@ def sandbox(tmp_path, tmux_socket):
     for process in box.processes:
         box.stop(process)
     forge.stop()
-

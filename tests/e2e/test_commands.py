@@ -82,14 +82,16 @@ def test_doctor_names_the_prompt_templates_a_prompts_dir_lacks(sandbox):
     assert not sandbox.state_dir.exists() or not list(sandbox.state_dir.glob("issue-*.yaml"))
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("policy:\n  max_wrokers: 3\n", "unknown key policy.max_wrokers"),
-    ("policy:\n  max_workers: many\n", "policy.max_workers must be integer"),
-    ("github: [1, 2]\n", "github must be a mapping"),
-    ("tmux:\n  socket: a\n   bad: indent\n", "line 3"),
-])
-def test_configuration_errors_name_the_file_and_key_before_anything_runs(sandbox, text,
-                                                                          expected):
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("policy:\n  max_wrokers: 3\n", "unknown key policy.max_wrokers"),
+        ("policy:\n  max_workers: many\n", "policy.max_workers must be integer"),
+        ("github: [1, 2]\n", "github must be a mapping"),
+        ("tmux:\n  socket: a\n   bad: indent\n", "line 3"),
+    ],
+)
+def test_configuration_errors_name_the_file_and_key_before_anything_runs(sandbox, text, expected):
     sandbox.config_path.write_text(text)
     result = sandbox.controller("reconcile")
     assert result.returncode == 2
@@ -100,14 +102,27 @@ def test_configuration_errors_name_the_file_and_key_before_anything_runs(sandbox
 def controller_in(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     """`controller ARGS` in a folder of its own, no sandbox needed."""
     env = {k: v for k, v in os.environ.items() if k not in ("GITHUB_TOKEN", "GH_TOKEN")}
-    return subprocess.run([sys.executable, "-m", "controller", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "controller", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
-@pytest.mark.parametrize("command", [
-    ["doctor"], ["status"], ["reconcile", "--dry-run"], ["history", "7"], ["peek", "7"],
-    ["force", "7", "closed"],
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["doctor"],
+        ["status"],
+        ["reconcile", "--dry-run"],
+        ["history", "7"],
+        ["peek", "7"],
+        ["force", "7", "closed"],
+    ],
+)
 def test_a_named_configuration_file_that_does_not_exist_is_an_error(tmp_path, command):
     result = controller_in(tmp_path, "--config", "nope.yaml", *command)
     assert result.returncode == 2, result.stdout + result.stderr
@@ -126,10 +141,17 @@ def test_without_a_name_a_missing_controller_yaml_gives_the_defaults(tmp_path):
 
 def test_a_held_lock_is_told_once_with_what_to_do(sandbox):
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys\nfrom controller.store import Store\n"
-         "with Store(sys.argv[1]).lock():\n    print('held', flush=True)\n"
-         "    sys.stdin.read()\n", str(sandbox.state_dir)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import sys\nfrom controller.store import Store\n"
+            "with Store(sys.argv[1]).lock():\n    print('held', flush=True)\n"
+            "    sys.stdin.read()\n",
+            str(sandbox.state_dir),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "held"

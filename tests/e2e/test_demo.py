@@ -29,7 +29,10 @@ def clean_env() -> dict[str, str]:
 def run_demo(directory: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "controller", "demo", "--dir", str(directory), *args],
-        capture_output=True, text=True, timeout=timeout, env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=clean_env(),
     )
 
 
@@ -40,23 +43,25 @@ def check_finished(directory: Path, result: subprocess.CompletedProcess, count: 
     for number in range(1, count + 1):
         data = yaml.safe_load((state_dir / f"issue-{number}.yaml").read_text())
         assert data["state"] == "closed" and data["pr"]
-        summary = next(x for x in result.stdout.splitlines()
-                       if x.startswith(f"  #{number}: "))
+        summary = next(x for x in result.stdout.splitlines() if x.startswith(f"  #{number}: "))
         assert summary.startswith(f"  #{number}: new -> discovered -> worktree -> ")
         assert summary.endswith(" -> closed"), summary
         # Nothing claims an agent that is gone.
         assert not ({"session", "pane", "pane_since", "worktree"} & set(data)), data
-        subjects = git(state_dir, "log", "--reverse", "--format=%s", "--",
-                       f"issue-{number}.yaml").splitlines()
+        subjects = git(
+            state_dir, "log", "--reverse", "--format=%s", "--", f"issue-{number}.yaml"
+        ).splitlines()
         path = [s.split(": ", 1)[0].split(" -> ", 1)[1] for s in subjects]
         assert path[0] == "discovered" and path[-1] == "closed"
         assert all(machine.allowed(a, b) for a, b in zip(path, path[1:], strict=False))
-        for commit in git(state_dir, "log", "--format=%H", "--", f"issue-{number}.yaml"
-                          ).splitlines():
+        for commit in git(
+            state_dir, "log", "--format=%H", "--", f"issue-{number}.yaml"
+        ).splitlines():
             touched = git(state_dir, "show", "--name-only", "--format=", commit).splitlines()
             assert touched == [f"issue-{number}.yaml"]
-    sessions = subprocess.run(["tmux", "-L", demo.SOCKET, "list-sessions"],
-                              capture_output=True, text=True)
+    sessions = subprocess.run(
+        ["tmux", "-L", demo.SOCKET, "list-sessions"], capture_output=True, text=True
+    )
     assert sessions.returncode != 0 or not sessions.stdout.strip()
     worktrees = git(directory / "repo", "worktree", "list", "--porcelain")
     assert worktrees.count("worktree ") == 1
@@ -82,8 +87,10 @@ def test_the_demo_closes_three_issues_with_the_scripted_agent(tmp_path):
 
 @pytest.mark.claude
 def test_the_demo_closes_an_issue_with_the_real_claude_code_cli(tmp_path):
-    assert CLAUDE.exists(), "the pinned Claude Code CLI is missing: run scripts/bootstrap " \
-                            "--with-claude (make test does)"
+    assert CLAUDE.exists(), (
+        "the pinned Claude Code CLI is missing: run scripts/bootstrap "
+        "--with-claude (make test does)"
+    )
     directory = tmp_path / "demo"
     result = run_demo(directory, "--agent", "claude", "--issues", "1")
     check_finished(directory, result, 1)
@@ -111,17 +118,22 @@ def test_the_demo_refuses_a_file_for_its_folder(tmp_path):
 class Demo:
     """A demo started in the background, as a person starts one in a terminal."""
 
-    def __init__(self, directory: Path | None, out: Path, *args: str,
-                 env: dict[str, str] | None = None):
+    def __init__(
+        self, directory: Path | None, out: Path, *args: str, env: dict[str, str] | None = None
+    ):
         self.out, self.err = out.with_suffix(".out"), out.with_suffix(".err")
         command = [sys.executable, "-m", "controller", "demo", *args]
         if directory is not None:
             command[4:4] = ["--dir", str(directory)]
         with open(self.out, "wb") as stdout, open(self.err, "wb") as stderr:
             # Its own process group, so a signal to the group is a Ctrl-C at its terminal.
-            self.process = subprocess.Popen(command, stdout=stdout, stderr=stderr,
-                                            env={**clean_env(), **(env or {})},
-                                            start_new_session=True)
+            self.process = subprocess.Popen(
+                command,
+                stdout=stdout,
+                stderr=stderr,
+                env={**clean_env(), **(env or {})},
+                start_new_session=True,
+            )
 
     def signal(self, *signums: int) -> None:
         """Send each to the demo's process group, as a terminal does for Ctrl-C."""
@@ -132,8 +144,9 @@ class Demo:
 
     def wait(self, timeout: float) -> subprocess.CompletedProcess:
         self.process.wait(timeout=timeout)
-        return subprocess.CompletedProcess(self.process.args, self.process.returncode,
-                                           self.out.read_text(), self.err.read_text())
+        return subprocess.CompletedProcess(
+            self.process.args, self.process.returncode, self.out.read_text(), self.err.read_text()
+        )
 
 
 def processes_in(folder: Path) -> list[str]:
@@ -159,8 +172,11 @@ def demo_server_running() -> bool:
 
 def assert_nothing_left(folder: Path) -> None:
     assert not demo_server_running(), f"a tmux server is left on the socket {demo.SOCKET!r}"
-    wait_for(lambda: not processes_in(folder), timeout=15,
-             message=f"the demo's processes to end: {processes_in(folder)}")
+    wait_for(
+        lambda: not processes_in(folder),
+        timeout=15,
+        message=f"the demo's processes to end: {processes_in(folder)}",
+    )
 
 
 @pytest.fixture
@@ -191,16 +207,24 @@ def test_a_second_demo_refuses_at_once_and_makes_no_folder(tmp_path, demos):
     first_dir = tmp_path / "cc1"
     first = demos(first_dir, "--issues", "1")
     # The first demo makes its folder once it owns the socket.
-    wait_for(lambda: first_dir.exists() or first.process.poll() is not None, timeout=30,
-             message="the first demo to start")
+    wait_for(
+        lambda: first_dir.exists() or first.process.poll() is not None,
+        timeout=30,
+        message="the first demo to start",
+    )
 
     second_dir = tmp_path / "cc2"
     began = time.monotonic()
     second = run_demo(second_dir, "--issues", "2", timeout=60)
     scratch = tmp_path / "scratch"
     scratch.mkdir()
-    third = subprocess.run([sys.executable, "-m", "controller", "demo"], capture_output=True,
-                           text=True, timeout=60, env={**clean_env(), "TMPDIR": str(scratch)})
+    third = subprocess.run(
+        [sys.executable, "-m", "controller", "demo"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**clean_env(), "TMPDIR": str(scratch)},
+    )
 
     for refused in (second, third):
         assert refused.returncode == 2, refused.stdout + refused.stderr
@@ -219,15 +243,20 @@ def test_an_issue_that_needs_a_person_stops_the_demo_at_once(tmp_path, demos):
     def session_or_exit() -> bool:
         if running.process.poll() is not None:
             return True
-        return subprocess.run(["tmux", "-L", demo.SOCKET, "has-session", "-t", "=worker-1"],
-                              capture_output=True).returncode == 0
+        return (
+            subprocess.run(
+                ["tmux", "-L", demo.SOCKET, "has-session", "-t", "=worker-1"], capture_output=True
+            ).returncode
+            == 0
+        )
 
     for _ in range(10):
         wait_for(session_or_exit, timeout=60, message="an agent to start or the demo to stop")
         if running.process.poll() is not None:
             break
-        subprocess.run(["tmux", "-L", demo.SOCKET, "kill-session", "-t", "=worker-1"],
-                       capture_output=True)
+        subprocess.run(
+            ["tmux", "-L", demo.SOCKET, "kill-session", "-t", "=worker-1"], capture_output=True
+        )
     result = running.wait(timeout=30)
 
     assert result.returncode == 1, result.stdout + result.stderr
@@ -237,22 +266,36 @@ def test_an_issue_that_needs_a_person_stops_the_demo_at_once(tmp_path, demos):
     assert_nothing_left(tmp_path)
 
 
-@pytest.mark.parametrize("signums", [
-    (signal.SIGINT,), (signal.SIGINT, signal.SIGINT), (signal.SIGINT, signal.SIGTERM),
-], ids=["ctrl-c", "double-ctrl-c", "ctrl-c-then-sigterm"])
+@pytest.mark.parametrize(
+    "signums",
+    [
+        (signal.SIGINT,),
+        (signal.SIGINT, signal.SIGINT),
+        (signal.SIGINT, signal.SIGTERM),
+    ],
+    ids=["ctrl-c", "double-ctrl-c", "ctrl-c-then-sigterm"],
+)
 def test_ctrl_c_while_agents_work_stops_everything(tmp_path, demos, signums):
     directory = tmp_path / "demo"
     running = demos(directory)
-    wait_for(lambda: any(data.get("state") in ("spawned", "working")
-                         for data in demo.read_states(directory / "state").values()),
-             timeout=60, interval=0.1, message="an agent at work")
+    wait_for(
+        lambda: any(
+            data.get("state") in ("spawned", "working")
+            for data in demo.read_states(directory / "state").values()
+        ),
+        timeout=60,
+        interval=0.1,
+        message="an agent at work",
+    )
 
     running.signal(*signums)
     result = running.wait(timeout=60)
 
     assert result.returncode == 130, result.stdout + result.stderr
-    assert result.stderr.strip().splitlines()[-1] == \
-        "demo: interrupted; stopped the agents and the sandbox"
+    assert (
+        result.stderr.strip().splitlines()[-1]
+        == "demo: interrupted; stopped the agents and the sandbox"
+    )
     assert "Traceback" not in result.stderr
     assert_nothing_left(tmp_path)
 
@@ -261,8 +304,12 @@ def test_double_ctrl_c_while_seeding_leaves_no_seed_folder(tmp_path, demos):
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     running = demos(tmp_path / "demo", env={"TMPDIR": str(scratch)})
-    wait_for(lambda: list(scratch.glob("sample-seed-*")), timeout=30, interval=0.002,
-             message="the sample project's seeding")
+    wait_for(
+        lambda: list(scratch.glob("sample-seed-*")),
+        timeout=30,
+        interval=0.002,
+        message="the sample project's seeding",
+    )
 
     running.signal(signal.SIGINT, signal.SIGINT)
     result = running.wait(timeout=60)
@@ -276,20 +323,36 @@ def test_double_ctrl_c_while_seeding_leaves_no_seed_folder(tmp_path, demos):
 def test_a_demo_killed_outright_takes_its_controller_with_it(tmp_path, demos):
     directory = tmp_path / "demo"
     running = demos(directory)
-    wait_for(lambda: (directory / "controller.log").exists() and
-             any(data.get("state") in ("spawned", "working")
-                 for data in demo.read_states(directory / "state").values()),
-             timeout=60, interval=0.1, message="an agent at work")
-    controller = [line for line in processes_in(directory)
-                  if " -m controller --config " in line and line.endswith(" run")]
+    wait_for(
+        lambda: (
+            (directory / "controller.log").exists()
+            and any(
+                data.get("state") in ("spawned", "working")
+                for data in demo.read_states(directory / "state").values()
+            )
+        ),
+        timeout=60,
+        interval=0.1,
+        message="an agent at work",
+    )
+    controller = [
+        line
+        for line in processes_in(directory)
+        if " -m controller --config " in line and line.endswith(" run")
+    ]
     assert controller, processes_in(directory)
 
     os.kill(running.process.pid, signal.SIGKILL)  # no cleanup can run
     running.process.wait(timeout=10)
     pid = int(controller[0].split(":", 1)[0])
-    wait_for(lambda: not Path(f"/proc/{pid}").exists() or
-             Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z",
-             timeout=30, message="the orphaned controller to stop")
+    wait_for(
+        lambda: (
+            not Path(f"/proc/{pid}").exists()
+            or Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+        ),
+        timeout=30,
+        message="the orphaned controller to stop",
+    )
     subprocess.run(["tmux", "-L", demo.SOCKET, "kill-server"], capture_output=True)
 
 

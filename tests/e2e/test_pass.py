@@ -27,26 +27,36 @@ AUTHOR = "alice"
 
 
 def configuration(root: Path, forge_url: str, socket: str, **policy) -> config_module.Config:
-    return config_module.from_mapping({
-        "github": {"api_url": forge_url, "repo": "sandbox/sample", "authors": [AUTHOR]},
-        "repo": {"path": "./repo", "worktree_dir": "./worktrees"},
-        "tmux": {"socket": socket},
-        "agent": {"profile": "scripted"},
-        "policy": {"settle_s": 0, **policy},
-        "state_dir": "./state",
-    }, "test", base_dir=root)
+    return config_module.from_mapping(
+        {
+            "github": {"api_url": forge_url, "repo": "sandbox/sample", "authors": [AUTHOR]},
+            "repo": {"path": "./repo", "worktree_dir": "./worktrees"},
+            "tmux": {"socket": socket},
+            "agent": {"profile": "scripted"},
+            "policy": {"settle_s": 0, **policy},
+            "state_dir": "./state",
+        },
+        "test",
+        base_dir=root,
+    )
 
 
-def test_an_issue_github_shows_again_loses_its_not_found_error(tmp_path, forge,  # noqa: F811
-                                                               tmux_socket, caplog):
+def test_an_issue_github_shows_again_loses_its_not_found_error(
+    tmp_path,
+    forge,  # noqa: F811
+    tmux_socket,
+    caplog,
+):
     forge.create_issue(AUTHOR, "the first issue")
     state = tmp_path / "state"
     state.mkdir()
     (state / "issue-2.yaml").write_text("issue: 2\nstate: discovered\n")  # not filed yet
     config = configuration(tmp_path, forge.url, tmux_socket, max_workers=0)
 
-    with open_reconciler(config, state, token=forge.token(AUTHOR)) as reconciler, \
-            caplog.at_level(logging.INFO, logger="controller.reconcile"):
+    with (
+        open_reconciler(config, state, token=forge.token(AUTHOR)) as reconciler,
+        caplog.at_level(logging.INFO, logger="controller.reconcile"),
+    ):
         reconciler.run_pass()
         lost = reconciler.store.load(2)
         assert lost.error.startswith("not found on GitHub") and needs_person(lost)
@@ -63,22 +73,33 @@ def test_an_issue_github_shows_again_loses_its_not_found_error(tmp_path, forge, 
 
 
 def test_a_stop_during_a_steps_wait_to_retry_is_not_the_issues_failure(
-        tmp_path, forge, tmux_socket, caplog):  # noqa: F811
+    tmp_path,
+    forge,  # noqa: F811
+    tmux_socket,
+    caplog,
+):
     number = forge.create_issue(AUTHOR, "an issue")["number"]
     state = tmp_path / "state"
     config = configuration(tmp_path, forge.url, tmux_socket, max_workers=1)
     # A wait before a retry as long as the backoff allows: only the stop ends it.
     github = GitHub(forge.url, "sandbox/sample", forge.token(AUTHOR), backoff_s=600)
     reports = []
-    with github, open_reconciler(config, state, github=github) as reconciler, \
-            caplog.at_level(logging.INFO, logger="controller.reconcile"):
+    with (
+        github,
+        open_reconciler(config, state, github=github) as reconciler,
+        caplog.at_level(logging.INFO, logger="controller.reconcile"),
+    ):
         reconciler.run_pass(dry_run=True)  # reads GitHub; the pass below uses what it read
         forge.inject_faults("500", 1)  # for the step's own look at the issue
         passing = threading.Thread(
-            target=lambda: reports.append(reconciler.run_pass(refresh_github=False)))
+            target=lambda: reports.append(reconciler.run_pass(refresh_github=False))
+        )
         passing.start()
-        wait_for(lambda: not forge.faults.queue, timeout=30,
-                 message="the step's request to fail and its retry to wait")
+        wait_for(
+            lambda: not forge.faults.queue,
+            timeout=30,
+            message="the step's request to fail and its retry to wait",
+        )
         reconciler.stop()  # what SIGTERM does
         passing.join(timeout=30)
         assert not passing.is_alive()
@@ -89,26 +110,32 @@ def test_a_stop_during_a_steps_wait_to_retry_is_not_the_issues_failure(
     assert report.steps == [
         f"#{number} create new -> discovered: open issue by {AUTHOR}",
         f"#{number} ensure_worktree discovered -> worktree: branch and worktree ready "
-        "[stopped: left for the next pass]"]
+        "[stopped: left for the next pass]",
+    ]
     assert record.state == "discovered"
     assert (record.error, record.retry_at, record.attempts) == (None, None, 0)
     assert f"#{number} ensure_worktree not done: the controller is stopping" in caplog.text
     assert "failed" not in caplog.text
 
 
-def test_a_stop_during_the_github_read_is_not_an_outage(
-        tmp_path, forge, tmux_socket, caplog):  # noqa: F811
+def test_a_stop_during_the_github_read_is_not_an_outage(tmp_path, forge, tmux_socket, caplog):  # noqa: F811
     forge.create_issue(AUTHOR, "an issue")
     config = configuration(tmp_path, forge.url, tmux_socket, max_workers=1)
     github = GitHub(forge.url, "sandbox/sample", forge.token(AUTHOR), backoff_s=600)
     reports = []
-    with github, open_reconciler(config, tmp_path / "state", github=github) as reconciler, \
-            caplog.at_level(logging.INFO, logger="controller.reconcile"):
+    with (
+        github,
+        open_reconciler(config, tmp_path / "state", github=github) as reconciler,
+        caplog.at_level(logging.INFO, logger="controller.reconcile"),
+    ):
         forge.inject_faults("500", 1)  # for the pass's read of the issues
         passing = threading.Thread(target=lambda: reports.append(reconciler.run_pass()))
         passing.start()
-        wait_for(lambda: not forge.faults.queue, timeout=30,
-                 message="the read to fail and its retry to wait")
+        wait_for(
+            lambda: not forge.faults.queue,
+            timeout=30,
+            message="the read to fail and its retry to wait",
+        )
         reconciler.stop()  # what SIGTERM does
         passing.join(timeout=30)
         assert not passing.is_alive()

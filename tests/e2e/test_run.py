@@ -38,24 +38,33 @@ def test_issues_go_through_every_state_to_closed_and_leave_nothing_behind(sandbo
     assert "stalled" in paths[stalling] and sandbox.state(stalling)["nudges"] >= 1
     for number in (plain, stalling):
         assert len(sandbox.pulls_for(number)) == 1
-        assert [b for b in sandbox.origin_branches() if f"issue-{number}-" in b] == \
-            [f"fix/issue-{number}-a"]
+        assert [b for b in sandbox.origin_branches() if f"issue-{number}-" in b] == [
+            f"fix/issue-{number}-a"
+        ]
     wait_for(lambda: not sandbox.sessions(), timeout=30, message="sessions to stop")
-    wait_for(lambda: sandbox.worktrees() == [str(sandbox.repo_path)], timeout=30,
-             message="worktrees to be removed")
+    wait_for(
+        lambda: sandbox.worktrees() == [str(sandbox.repo_path)],
+        timeout=30,
+        message="worktrees to be removed",
+    )
     assert not (sandbox.state_dir / f"issue-{outsider}.yaml").exists()
     assert sandbox.stop(run) == 0
 
     status = json.loads(sandbox.controller("status", "--json").stdout)
-    assert {row["issue"]: row["state"] for row in status} == {plain: "closed",
-                                                              stalling: "closed"}
+    assert {row["issue"]: row["state"] for row in status} == {plain: "closed", stalling: "closed"}
 
 
 def test_hand_edits_while_running_are_obeyed(sandbox):
-    sandbox.configure(agent={"env": {"GITHUB_API_URL": sandbox.forge.url,
-                                     "GITHUB_REPOSITORY": "alice/textkit",
-                                     "SCRIPTED_AGENT_STALL": "1"}},
-                      policy={"max_nudges": 0})  # agents stay stalled until told otherwise
+    sandbox.configure(
+        agent={
+            "env": {
+                "GITHUB_API_URL": sandbox.forge.url,
+                "GITHUB_REPOSITORY": "alice/textkit",
+                "SCRIPTED_AGENT_STALL": "1",
+            }
+        },
+        policy={"max_nudges": 0},
+    )  # agents stay stalled until told otherwise
     first = sandbox.file("slug-dashes")
     second = sandbox.file("median-even")
     third = sandbox.file("clamp-high")
@@ -66,10 +75,16 @@ def test_hand_edits_while_running_are_obeyed(sandbox):
     # Forcing closed by editing the file stops the agent, and it stays stopped.
     path = sandbox.state_dir / f"issue-{first}.yaml"
     path.write_text(path.read_text().replace("state: stalled", "state: closed"))
-    wait_for(lambda: f"worker-{first}" not in sandbox.sessions(), timeout=20,
-             message="the agent of the force-closed issue to stop")
-    wait_for(lambda: sandbox.state(first).get("forced"), timeout=20,
-             message="the hand edit to be recorded as forced")
+    wait_for(
+        lambda: f"worker-{first}" not in sandbox.sessions(),
+        timeout=20,
+        message="the agent of the force-closed issue to stop",
+    )
+    wait_for(
+        lambda: sandbox.state(first).get("forced"),
+        timeout=20,
+        message="the hand edit to be recorded as forced",
+    )
     assert sandbox.state(first)["state"] == "closed"
     assert any("(forced)" in line or "by hand" in line for line in sandbox.audit(first))
 
@@ -78,10 +93,16 @@ def test_hand_edits_while_running_are_obeyed(sandbox):
     forced = sandbox.controller("force", str(second), "spawned", "--reason", "try again")
     assert forced.returncode == 0, forced.stderr
     # A forced state is another try: the budgets start afresh, this start is the first.
-    wait_for(lambda: sandbox.state(second).get("spawns") == 1, timeout=30,
-             message="the agent to be restarted")
-    wait_for(lambda: sandbox.pane_pid(f"worker-{second}") not in ("", pid), timeout=20,
-             message="a new agent process")
+    wait_for(
+        lambda: sandbox.state(second).get("spawns") == 1,
+        timeout=30,
+        message="the agent to be restarted",
+    )
+    wait_for(
+        lambda: sandbox.pane_pid(f"worker-{second}") not in ("", pid),
+        timeout=20,
+        message="a new agent process",
+    )
 
     # An invalid edit pauses only that issue, with a clear message, until it is fixed.
     path = sandbox.state_dir / f"issue-{third}.yaml"
@@ -92,8 +113,11 @@ def test_hand_edits_while_running_are_obeyed(sandbox):
     assert row["state"] is None and "wroking" in row["error"] and "stalled" in row["error"]
     assert path.read_text() == original.replace("state: stalled", "state: wroking")
     path.write_text(original.replace("state: stalled", "state: closed"))
-    wait_for(lambda: f"worker-{third}" not in sandbox.sessions(), timeout=20,
-             message="the fixed file to take effect")
+    wait_for(
+        lambda: f"worker-{third}" not in sandbox.sessions(),
+        timeout=20,
+        message="the fixed file to take effect",
+    )
 
     # Meanwhile the forced-closed issue was not picked up again.
     assert sandbox.state(first)["state"] == "closed"
@@ -103,8 +127,11 @@ def test_hand_edits_while_running_are_obeyed(sandbox):
 def test_a_second_controller_is_refused_while_the_first_runs(sandbox):
     sandbox.file("slug-dashes")
     run = sandbox.start()
-    wait_for(lambda: (sandbox.state_dir / ".controller" / "lock").exists(), timeout=30,
-             message="the first controller to take the lock")
+    wait_for(
+        lambda: (sandbox.state_dir / ".controller" / "lock").exists(),
+        timeout=30,
+        message="the first controller to take the lock",
+    )
     wait_for(lambda: sandbox.state(1).get("state"), timeout=30, message="a first pass")
     second = sandbox.controller("reconcile")
     assert second.returncode == 2
@@ -126,11 +153,16 @@ def test_a_pull_request_opened_from_another_branch_is_adopted(sandbox, tmp_path)
     import urllib.request
 
     request = urllib.request.Request(
-        f"{sandbox.forge.url}/repos/alice/textkit/pulls", method="POST",
-        data=json.dumps({"title": "Slugs", "head": "someone/slugs", "base": "main",
-                         "body": f"Closes #{number}"}).encode(),
-        headers={"Authorization": f"token {sandbox.forge.token('alice')}",
-                 "Content-Type": "application/json"})
+        f"{sandbox.forge.url}/repos/alice/textkit/pulls",
+        method="POST",
+        data=json.dumps(
+            {"title": "Slugs", "head": "someone/slugs", "base": "main", "body": f"Closes #{number}"}
+        ).encode(),
+        headers={
+            "Authorization": f"token {sandbox.forge.token('alice')}",
+            "Content-Type": "application/json",
+        },
+    )
     with urllib.request.urlopen(request, timeout=10) as response:
         existing = json.load(response)["number"]
 
@@ -142,19 +174,27 @@ def test_a_pull_request_opened_from_another_branch_is_adopted(sandbox, tmp_path)
 
 
 def test_an_issue_closed_by_a_person_mid_nudge_stops_its_agent(sandbox):
-    sandbox.configure(agent={"env": {"GITHUB_API_URL": sandbox.forge.url,
-                                     "GITHUB_REPOSITORY": "alice/textkit",
-                                     "SCRIPTED_AGENT_STALL": "1"}},
-                      policy={"max_nudges": 50, "stall_after_s": 1})
+    sandbox.configure(
+        agent={
+            "env": {
+                "GITHUB_API_URL": sandbox.forge.url,
+                "GITHUB_REPOSITORY": "alice/textkit",
+                "SCRIPTED_AGENT_STALL": "1",
+            }
+        },
+        policy={"max_nudges": 50, "stall_after_s": 1},
+    )
     number = sandbox.file("slug-dashes")
     sandbox.start()
-    wait_for(lambda: sandbox.state(number).get("nudges", 0) >= 1, timeout=90,
-             message="a nudge")
+    wait_for(lambda: sandbox.state(number).get("nudges", 0) >= 1, timeout=90, message="a nudge")
     sandbox.forge.close_issue(number)
     final = sandbox.wait_state(number, "closed", timeout=30)
     assert "issue closed" in final["reason"]
-    wait_for(lambda: f"worker-{number}" not in sandbox.sessions(), timeout=20,
-             message="the agent to stop")
+    wait_for(
+        lambda: f"worker-{number}" not in sandbox.sessions(),
+        timeout=20,
+        message="the agent to stop",
+    )
     # The agent's committed work is kept: on the remote if it pushed it in time,
     # otherwise on the local branch, which is not deleted with the worktree.
     local = git(sandbox.repo_path, "branch", "--list", f"fix/issue-{number}-a")
@@ -170,25 +210,37 @@ def test_a_reopened_issue_gets_a_new_run(sandbox):
     sandbox.forge.comment(number, "alice", "Still broken for tabs, please look again.")
     sandbox.wait_state(number, "discovered", "worktree", "spawned", "working", timeout=30)
     sandbox.wait_state(number, "closed", timeout=120)
-    assert any("closed -> discovered: issue reopened" in line
-               for line in sandbox.audit(number))
+    assert any("closed -> discovered: issue reopened" in line for line in sandbox.audit(number))
     assert sandbox.state(number)["spawns"] >= 1
 
 
 def test_an_agent_frozen_while_busy_is_interrupted_and_nudged(sandbox, tmp_path):
     submitted = tmp_path / "submitted.jsonl"
-    frozen_agent = [sys.executable, str(Path(__file__).parent.parent / "worker" / "tui_agent.py"),
-                    str(submitted), "--busy-s", "3600"]  # busy forever, screen never changes
-    sandbox.configure(agent={"command": shlex.join(frozen_agent)},
-                      policy={"hang_after_s": 2, "stall_after_s": 1, "max_nudges": 3})
+    frozen_agent = [
+        sys.executable,
+        str(Path(__file__).parent.parent / "worker" / "tui_agent.py"),
+        str(submitted),
+        "--busy-s",
+        "3600",
+    ]  # busy forever, screen never changes
+    sandbox.configure(
+        agent={"command": shlex.join(frozen_agent)},
+        policy={"hang_after_s": 2, "stall_after_s": 1, "max_nudges": 3},
+    )
     number = sandbox.file("slug-dashes")
     sandbox.start()
-    wait_for(lambda: "no screen change" in (sandbox.state(number).get("reason") or ""),
-             timeout=60, message="the frozen agent to be noticed")
+    wait_for(
+        lambda: "no screen change" in (sandbox.state(number).get("reason") or ""),
+        timeout=60,
+        message="the frozen agent to be noticed",
+    )
     assert sandbox.state(number)["state"] == "stalled"
     # Interrupted (Escape), then nudged: the nudge reaches the agent as a second prompt.
-    wait_for(lambda: submitted.exists() and len(submitted.read_text().splitlines()) >= 2,
-             timeout=60, message="a nudge after the interrupt")
+    wait_for(
+        lambda: submitted.exists() and len(submitted.read_text().splitlines()) >= 2,
+        timeout=60,
+        message="a nudge after the interrupt",
+    )
     first, second = (json.loads(line) for line in submitted.read_text().splitlines()[:2])
     assert f"issue #{number}" in first and f"issue #{number}" in second
 
@@ -197,11 +249,17 @@ def test_a_controller_waiting_for_the_lock_stops_on_sigterm(sandbox):
     import signal
 
     sandbox.start()
-    wait_for(lambda: (sandbox.state_dir / ".controller" / "lock").exists(), timeout=30,
-             message="the first controller to take the lock")
+    wait_for(
+        lambda: (sandbox.state_dir / ".controller" / "lock").exists(),
+        timeout=30,
+        message="the first controller to take the lock",
+    )
     waiting = sandbox.start("--wait", log_name="waiting.log")
-    wait_for(lambda: "waiting for the lock" in sandbox.log("waiting.log"), timeout=30,
-             message="the second controller to wait")
+    wait_for(
+        lambda: "waiting for the lock" in sandbox.log("waiting.log"),
+        timeout=30,
+        message="the second controller to wait",
+    )
     waiting.send_signal(signal.SIGTERM)
     assert waiting.wait(timeout=15) == 0
 
@@ -233,12 +291,19 @@ def test_a_long_github_outage_is_said_once_and_its_end_is_said(sandbox):
     sandbox.configure(github={"poll_interval_s": 0.2, "timeout_s": 2})
     process = sandbox.start()
     try:
-        wait_for(lambda: "controller running" in sandbox.log(), timeout=60,
-                 message="the controller running")
+        wait_for(
+            lambda: "controller running" in sandbox.log(),
+            timeout=60,
+            message="the controller running",
+        )
         # Each failed pass makes five attempts: ten faults fail two passes in a row.
         sandbox.forge.inject_faults("500", 10)
-        wait_for(lambda: "GitHub answers again" in sandbox.log(), timeout=120, interval=0.2,
-                 message="the end of the outage said")
+        wait_for(
+            lambda: "GitHub answers again" in sandbox.log(),
+            timeout=120,
+            interval=0.2,
+            message="the end of the outage said",
+        )
     finally:
         assert sandbox.stop(process) == 0
     assert not sandbox.forge.faults.queue

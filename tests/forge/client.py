@@ -16,9 +16,16 @@ class Reply:
     body: Any
 
 
-def call(forge, method: str, path: str, body: Any = None, login: str | None = "alice",
-         headers: dict[str, str] | None = None, raw: bytes | None = None,
-         timeout: float = 10.0) -> Reply:
+def call(
+    forge,
+    method: str,
+    path: str,
+    body: Any = None,
+    login: str | None = "alice",
+    headers: dict[str, str] | None = None,
+    raw: bytes | None = None,
+    timeout: float = 10.0,
+) -> Reply:
     parts = urlsplit(forge.url)
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
     sent = dict(headers or {})
@@ -31,8 +38,11 @@ def call(forge, method: str, path: str, body: Any = None, login: str | None = "a
         connection.request(method, path, body=data, headers=sent)
         response = connection.getresponse()
         payload = response.read()
-        return Reply(response.status, {k.lower(): v for k, v in response.getheaders()},
-                     json.loads(payload) if payload else None)
+        return Reply(
+            response.status,
+            {k.lower(): v for k, v in response.getheaders()},
+            json.loads(payload) if payload else None,
+        )
     finally:
         connection.close()
 
@@ -41,8 +51,7 @@ def repo_path(forge, suffix: str = "") -> str:
     return f"/repos/{forge.repo}{suffix}"
 
 
-def push_branch(forge, workdir, branch: str, files: dict[str, str],
-                message: str = "change") -> str:
+def push_branch(forge, workdir, branch: str, files: dict[str, str], message: str = "change") -> str:
     """Commit `files` on `branch` (from main or the branch) and push it to the forge."""
     from tests.helpers import git
 

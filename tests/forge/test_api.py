@@ -12,8 +12,9 @@ def test_tokens_authenticate_as_their_login_and_others_get_401(forge):
         reply = call(forge, "GET", "/user", login=None, headers={"Authorization": header})
         assert reply.status == 401
         assert reply.body["message"] == "Bad credentials"
-    bearer = call(forge, "GET", "/user", login=None,
-                  headers={"Authorization": "Bearer sandbox-carol"})
+    bearer = call(
+        forge, "GET", "/user", login=None, headers={"Authorization": "Bearer sandbox-carol"}
+    )
     assert bearer.body["login"] == "carol"
 
 
@@ -28,16 +29,24 @@ def test_repository_points_at_the_bare_repository(forge, tmp_path):
 
 
 def test_issue_create_get_update_close_and_reopen(forge):
-    created = call(forge, "POST", repo_path(forge, "/issues"),
-                   {"title": "Crash", "body": "it crashes", "labels": ["bug"]})
+    created = call(
+        forge,
+        "POST",
+        repo_path(forge, "/issues"),
+        {"title": "Crash", "body": "it crashes", "labels": ["bug"]},
+    )
     assert created.status == 201
     number = created.body["number"]
     assert created.headers["location"].endswith(f"/issues/{number}")
     assert created.body["user"]["login"] == "alice"
     assert [label["name"] for label in created.body["labels"]] == ["bug"]
 
-    closed = call(forge, "PATCH", repo_path(forge, f"/issues/{number}"),
-                  {"state": "closed", "state_reason": "not_planned"})
+    closed = call(
+        forge,
+        "PATCH",
+        repo_path(forge, f"/issues/{number}"),
+        {"state": "closed", "state_reason": "not_planned"},
+    )
     assert closed.body["state"] == "closed"
     assert closed.body["state_reason"] == "not_planned"
     assert closed.body["closed_at"]
@@ -57,8 +66,10 @@ def test_issue_list_filters(forge):
     forge.close_issue(third["number"])
 
     def titles(query: str) -> list[str]:
-        return [issue["title"] for issue in call(forge, "GET",
-                                                 repo_path(forge, f"/issues?{query}")).body]
+        return [
+            issue["title"]
+            for issue in call(forge, "GET", repo_path(forge, f"/issues?{query}")).body
+        ]
 
     assert titles("") == ["two", "one"]
     assert titles("state=all&direction=asc") == ["one", "two", "three"]
@@ -72,17 +83,30 @@ def test_issue_list_filters(forge):
 
 def test_comments_and_labels(forge):
     number = forge.create_issue("alice", "talk")["number"]
-    posted = call(forge, "POST", repo_path(forge, f"/issues/{number}/comments"),
-                  {"body": "hello"}, login="bob")
+    posted = call(
+        forge,
+        "POST",
+        repo_path(forge, f"/issues/{number}/comments"),
+        {"body": "hello"},
+        login="bob",
+    )
     assert posted.status == 201 and posted.body["user"]["login"] == "bob"
     listed = call(forge, "GET", repo_path(forge, f"/issues/{number}/comments"))
     assert [comment["body"] for comment in listed.body] == ["hello"]
     assert call(forge, "GET", repo_path(forge, f"/issues/{number}")).body["comments"] == 1
-    assert call(forge, "GET", repo_path(
-        forge, f"/issues/{number}/comments?since=2999-01-01T00:00:00Z")).body == []
+    assert (
+        call(
+            forge, "GET", repo_path(forge, f"/issues/{number}/comments?since=2999-01-01T00:00:00Z")
+        ).body
+        == []
+    )
 
-    added = call(forge, "POST", repo_path(forge, f"/issues/{number}/labels"),
-                 {"labels": ["agent: working", "bug"]})
+    added = call(
+        forge,
+        "POST",
+        repo_path(forge, f"/issues/{number}/labels"),
+        {"labels": ["agent: working", "bug"]},
+    )
     assert [label["name"] for label in added.body] == ["agent: working", "bug"]
     removed = call(forge, "DELETE", repo_path(forge, f"/issues/{number}/labels/agent%3A%20working"))
     assert [label["name"] for label in removed.body] == ["bug"]
@@ -100,31 +124,48 @@ def test_bad_input_gets_githubs_errors(forge):
     malformed = call(forge, "POST", repo_path(forge, "/issues"), raw=b'{"title": ')
     assert malformed.status == 400
     assert malformed.body["message"] == "Problems parsing JSON"
-    not_object = call(forge, "POST", repo_path(forge, "/issues"), raw=b'[1, 2]')
+    not_object = call(forge, "POST", repo_path(forge, "/issues"), raw=b"[1, 2]")
     assert not_object.status == 400
     number = forge.create_issue("alice", "talk")["number"]
-    empty_comment = call(forge, "POST", repo_path(forge, f"/issues/{number}/comments"),
-                         {"body": ""})
+    empty_comment = call(
+        forge, "POST", repo_path(forge, f"/issues/{number}/comments"), {"body": ""}
+    )
     assert empty_comment.status == 422
     assert call(forge, "GET", "/user").status == 200
 
 
 def test_pull_request_lifecycle_and_merge_closes_the_issue(forge, tmp_path):
     issue = forge.create_issue("alice", "add feature")["number"]
-    missing = call(forge, "POST", repo_path(forge, "/pulls"),
-                   {"title": "x", "head": "no-such-branch", "base": "main"})
+    missing = call(
+        forge,
+        "POST",
+        repo_path(forge, "/pulls"),
+        {"title": "x", "head": "no-such-branch", "base": "main"},
+    )
     assert missing.status == 422
 
     sha = push_branch(forge, tmp_path, "fix/issue-1", {"feature.txt": "on\n"})
-    opened = call(forge, "POST", repo_path(forge, "/pulls"),
-                  {"title": "Add feature", "head": "sandbox:fix/issue-1", "base": "main",
-                   "body": f"Adds it.\n\nCloses #{issue}"})
+    opened = call(
+        forge,
+        "POST",
+        repo_path(forge, "/pulls"),
+        {
+            "title": "Add feature",
+            "head": "sandbox:fix/issue-1",
+            "base": "main",
+            "body": f"Adds it.\n\nCloses #{issue}",
+        },
+    )
     assert opened.status == 201
     number = opened.body["number"]
     assert number == issue + 1, "issues and pull requests share one counter"
     assert opened.body["head"]["sha"] == sha and opened.body["head"]["ref"] == "fix/issue-1"
-    again = call(forge, "POST", repo_path(forge, "/pulls"),
-                 {"title": "again", "head": "fix/issue-1", "base": "main"})
+    again = call(
+        forge,
+        "POST",
+        repo_path(forge, "/pulls"),
+        {"title": "again", "head": "fix/issue-1", "base": "main"},
+    )
     assert again.status == 422
 
     listed = call(forge, "GET", repo_path(forge, "/pulls?head=sandbox:fix/issue-1&state=all"))
@@ -140,11 +181,15 @@ def test_pull_request_lifecycle_and_merge_closes_the_issue(forge, tmp_path):
 
     stale = call(forge, "PUT", repo_path(forge, f"/pulls/{number}/merge"), {"sha": sha})
     assert stale.status == 409
-    merged = call(forge, "PUT", repo_path(forge, f"/pulls/{number}/merge"),
-                  {"merge_method": "squash"}, login="sandbox")
+    merged = call(
+        forge,
+        "PUT",
+        repo_path(forge, f"/pulls/{number}/merge"),
+        {"merge_method": "squash"},
+        login="sandbox",
+    )
     assert merged.status == 200 and merged.body["merged"] is True
-    assert git(tmp_path, f"--git-dir={forge.clone_url}", "rev-parse", "main") == \
-        merged.body["sha"]
+    assert git(tmp_path, f"--git-dir={forge.clone_url}", "rev-parse", "main") == merged.body["sha"]
     after = call(forge, "GET", repo_path(forge, f"/pulls/{number}")).body
     assert after["merged"] is True and after["state"] == "closed" and after["merged_at"]
     closed = call(forge, "GET", repo_path(forge, f"/issues/{issue}")).body
@@ -154,10 +199,15 @@ def test_pull_request_lifecycle_and_merge_closes_the_issue(forge, tmp_path):
 
 def test_pull_update_closes_without_merging(forge, tmp_path):
     push_branch(forge, tmp_path, "topic", {"a.txt": "a\n"})
-    number = call(forge, "POST", repo_path(forge, "/pulls"),
-                  {"title": "t", "head": "topic", "base": "main"}).body["number"]
-    patched = call(forge, "PATCH", repo_path(forge, f"/pulls/{number}"),
-                   {"state": "closed", "title": "renamed"})
+    number = call(
+        forge, "POST", repo_path(forge, "/pulls"), {"title": "t", "head": "topic", "base": "main"}
+    ).body["number"]
+    patched = call(
+        forge,
+        "PATCH",
+        repo_path(forge, f"/pulls/{number}"),
+        {"state": "closed", "title": "renamed"},
+    )
     assert patched.body["state"] == "closed" and patched.body["merged"] is False
     assert patched.body["title"] == "renamed"
     assert call(forge, "GET", repo_path(forge, "/pulls")).body == []
@@ -165,33 +215,47 @@ def test_pull_update_closes_without_merging(forge, tmp_path):
 
 def test_statuses_combine_per_context(forge):
     sha = git(forge.clone_url, f"--git-dir={forge.clone_url}", "rev-parse", "main")
-    assert call(forge, "GET", repo_path(forge, f"/commits/{sha}/status")).body["state"] == \
-        "pending"
+    assert call(forge, "GET", repo_path(forge, f"/commits/{sha}/status")).body["state"] == "pending"
     for context, state in (("lint", "pending"), ("lint", "success"), ("tests", "success")):
-        reply = call(forge, "POST", repo_path(forge, f"/statuses/{sha}"),
-                     {"state": state, "context": context, "description": state})
+        reply = call(
+            forge,
+            "POST",
+            repo_path(forge, f"/statuses/{sha}"),
+            {"state": state, "context": context, "description": state},
+        )
         assert reply.status == 201
     combined = call(forge, "GET", repo_path(forge, "/commits/main/status")).body
     assert combined["state"] == "success" and combined["total_count"] == 2
-    call(forge, "POST", repo_path(forge, f"/statuses/{sha}"),
-         {"state": "failure", "context": "tests"})
-    assert call(forge, "GET", repo_path(forge, f"/commits/{sha}/status")).body["state"] == \
-        "failure"
-    assert call(forge, "POST", repo_path(forge, f"/statuses/{sha}"), {"state": "odd"}).status \
+    call(
+        forge,
+        "POST",
+        repo_path(forge, f"/statuses/{sha}"),
+        {"state": "failure", "context": "tests"},
+    )
+    assert call(forge, "GET", repo_path(forge, f"/commits/{sha}/status")).body["state"] == "failure"
+    assert call(forge, "POST", repo_path(forge, f"/statuses/{sha}"), {"state": "odd"}).status == 422
+    assert (
+        call(forge, "POST", repo_path(forge, "/statuses/" + "0" * 40), {"state": "success"}).status
         == 422
-    assert call(forge, "POST", repo_path(forge, "/statuses/" + "0" * 40),
-                {"state": "success"}).status == 422
+    )
 
 
 def test_check_runs_create_update_and_list(forge):
     sha = git(forge.clone_url, f"--git-dir={forge.clone_url}", "rev-parse", "main")
-    created = call(forge, "POST", repo_path(forge, "/check-runs"),
-                   {"name": "build", "head_sha": sha, "status": "in_progress"})
+    created = call(
+        forge,
+        "POST",
+        repo_path(forge, "/check-runs"),
+        {"name": "build", "head_sha": sha, "status": "in_progress"},
+    )
     assert created.status == 201 and created.body["status"] == "in_progress"
     run_id = created.body["id"]
-    done = call(forge, "PATCH", repo_path(forge, f"/check-runs/{run_id}"),
-                {"conclusion": "failure",
-                 "output": {"title": "broken", "summary": "2 tests failed"}})
+    done = call(
+        forge,
+        "PATCH",
+        repo_path(forge, f"/check-runs/{run_id}"),
+        {"conclusion": "failure", "output": {"title": "broken", "summary": "2 tests failed"}},
+    )
     assert done.body["status"] == "completed" and done.body["completed_at"]
     listed = call(forge, "GET", repo_path(forge, "/commits/main/check-runs")).body
     assert listed["total_count"] == 1

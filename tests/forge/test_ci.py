@@ -24,8 +24,9 @@ def test_ci_runs_on_open_and_on_each_new_head(forge_factory, tmp_path, monkeypat
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     forge = forge_factory(ci_command="echo checking; test -f ok")
     sha = push_branch(forge, tmp_path, "topic", {"notes.txt": "no ok file\n"})
-    opened = call(forge, "POST", repo_path(forge, "/pulls"),
-                  {"title": "t", "head": "topic", "base": "main"})
+    opened = call(
+        forge, "POST", repo_path(forge, "/pulls"), {"title": "t", "head": "topic", "base": "main"}
+    )
     assert opened.status == 201
     first = ci_runs(forge, sha)
     assert len(first) == 1 and first[0]["status"] in ("in_progress", "completed")

@@ -34,8 +34,7 @@ def test_pages_follow_link_headers_without_an_empty_last_page(forge):
         url = links(reply).get("next")
     assert pages == 3 and len(seen) == 7
     assert set(links(reply)) == {"prev", "first"}
-    assert call(forge, "GET", repo_path(forge, "/issues?per_page=500")).headers.get("link") \
-        is None
+    assert call(forge, "GET", repo_path(forge, "/issues?per_page=500")).headers.get("link") is None
 
 
 def test_etag_gives_304_that_does_not_count(forge):
@@ -77,8 +76,9 @@ def test_exhausted_rate_limit_gets_403(forge_factory):
     assert refused.headers["x-ratelimit-remaining"] == "0"
 
 
-@pytest.mark.parametrize("kind,status", [("500", 500), ("502", 502), ("secondary", 403),
-                                         ("429", 429)])
+@pytest.mark.parametrize(
+    "kind,status", [("500", 500), ("502", 502), ("secondary", 403), ("429", 429)]
+)
 def test_injected_faults_fail_the_next_requests(forge, kind, status):
     forge.inject_faults(kind, 2)
     for _ in range(2):
@@ -121,8 +121,10 @@ def test_data_survives_a_restart(forge_factory, tmp_path):
     second = forge_factory(tmp_path / "data")
     issue = call(second, "GET", repo_path(second, f"/issues/{number}")).body
     assert issue["title"] == "keep me" and issue["comments"] == 1
-    assert call(second, "POST", repo_path(second, "/issues"), {"title": "next"}).body[
-        "number"] == number + 1
+    assert (
+        call(second, "POST", repo_path(second, "/issues"), {"title": "next"}).body["number"]
+        == number + 1
+    )
     assert not list((tmp_path / "data").rglob(".*.json.*")), "no temporary files left"
 
 
@@ -130,9 +132,14 @@ def test_a_failing_endpoint_answers_500_and_the_server_lives_on(forge, monkeypat
     def broken(request):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(forge.api, "routes", [(method, pattern, broken if
-                                               handler.__name__ == "get_user" else handler)
-                                              for method, pattern, handler in forge.api.routes])
+    monkeypatch.setattr(
+        forge.api,
+        "routes",
+        [
+            (method, pattern, broken if handler.__name__ == "get_user" else handler)
+            for method, pattern, handler in forge.api.routes
+        ],
+    )
     reply = call(forge, "GET", "/user")
     assert reply.status == 500 and "boom" in reply.body["message"]
     assert call(forge, "GET", repo_path(forge)).status == 200

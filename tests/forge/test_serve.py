@@ -32,7 +32,9 @@ def serving(*args: str) -> Iterator[tuple[subprocess.Popen, str]]:
     """`controller sandbox serve ARGS` and the URL its first line gives."""
     process = subprocess.Popen(
         [sys.executable, "-m", "controller", "sandbox", "serve", "--port", "0", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         line = process.stdout.readline()
@@ -49,8 +51,10 @@ def serving(*args: str) -> Iterator[tuple[subprocess.Popen, str]]:
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_serve_prints_its_url_and_exits_cleanly_on_a_signal(tmp_path, sig):
-    with serving("--dir", str(tmp_path / "forge"), "--repo", "team/app", "--ci", "true"
-                 ) as (process, url):
+    with serving("--dir", str(tmp_path / "forge"), "--repo", "team/app", "--ci", "true") as (
+        process,
+        url,
+    ):
         remote = Remote(url)
         assert call(remote, "GET", "/repos/team/app").body["full_name"] == "team/app"
         assert (tmp_path / "forge" / "git" / "team" / "app.git" / "HEAD").exists()
@@ -62,8 +66,20 @@ def test_serve_prints_its_url_and_exits_cleanly_on_a_signal(tmp_path, sig):
 
 def test_serve_refuses_a_non_loopback_host(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "controller", "sandbox", "serve", "--dir", str(tmp_path),
-         "--host", "0.0.0.0"], capture_output=True, text=True, timeout=30,
+        [
+            sys.executable,
+            "-m",
+            "controller",
+            "sandbox",
+            "serve",
+            "--dir",
+            str(tmp_path),
+            "--host",
+            "0.0.0.0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert result.returncode == 2
     assert "loopback" in result.stderr and "--host 127.0.0.1" in result.stderr
@@ -84,9 +100,19 @@ def test_serve_with_sample_loads_the_project_and_its_issues_once(tmp_path):
     first = serve_once()
     assert sorted(i["title"] for i in first) == sorted(i.title for i in ISSUES)
     assert {i["user"]["login"] for i in first} == {"alice"}
-    files = subprocess.run(["git", "--git-dir", str(tmp_path / "forge" / "git" / "sandbox" /
-                                                    "sample.git"), "ls-tree", "-r",
-                            "--name-only", "main"], capture_output=True, text=True).stdout
+    files = subprocess.run(
+        [
+            "git",
+            "--git-dir",
+            str(tmp_path / "forge" / "git" / "sandbox" / "sample.git"),
+            "ls-tree",
+            "-r",
+            "--name-only",
+            "main",
+        ],
+        capture_output=True,
+        text=True,
+    ).stdout
     assert "textkit/slug.py" in files.splitlines(), files
     assert len(serve_once()) == len(ISSUES)  # a second start files nothing again
 
@@ -96,9 +122,18 @@ def test_serve_with_sample_finishes_a_first_start_that_failed_halfway(tmp_path):
     from controller.sandbox.issues import ISSUES, seed_origin
 
     def history() -> list[str]:
-        return subprocess.run(["git", "--git-dir", str(tmp_path / "forge" / "git" / "sandbox" /
-                                                       "sample.git"), "log", "--format=%s",
-                               "main"], capture_output=True, text=True).stdout.splitlines()
+        return subprocess.run(
+            [
+                "git",
+                "--git-dir",
+                str(tmp_path / "forge" / "git" / "sandbox" / "sample.git"),
+                "log",
+                "--format=%s",
+                "main",
+            ],
+            capture_output=True,
+            text=True,
+        ).stdout.splitlines()
 
     # The project pushed and one issue filed, then the first start died before the rest.
     with Forge(tmp_path / "forge", repo="sandbox/sample") as forge:

@@ -63,8 +63,9 @@ class LocalServer:
 
             def _answer(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
-                seen = Seen(self.command, self.path, dict(self.headers.items()),
-                            self.rfile.read(length))
+                seen = Seen(
+                    self.command, self.path, dict(self.headers.items()), self.rfile.read(length)
+                )
                 server.seen.append(seen)
                 answer = server._route(seen)
                 if answer.hang_s:

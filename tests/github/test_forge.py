@@ -29,9 +29,13 @@ def as_user(forge: Forge, login: str, **options) -> GitHub:
 def call(forge: Forge, login: str, method: str, path: str, body: dict | None = None):
     """Another party using the forge's API directly, not through the adapter under test."""
     request = urllib.request.Request(
-        forge.url + path, method=method, data=json.dumps(body).encode() if body else None,
-        headers={"Authorization": f"token {forge.token(login)}",
-                 "Content-Type": "application/json"},
+        forge.url + path,
+        method=method,
+        data=json.dumps(body).encode() if body else None,
+        headers={
+            "Authorization": f"token {forge.token(login)}",
+            "Content-Type": "application/json",
+        },
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read() or b"null")
@@ -50,8 +54,13 @@ def push_branch(forge: Forge, tmp_path, branch: str) -> str:
 
 def open_pull(forge, tmp_path, branch: str, body: str = "", login: str = "ann") -> dict:
     push_branch(forge, tmp_path, branch)
-    return call(forge, login, "POST", f"/repos/{REPO}/pulls",
-                {"title": f"work on {branch}", "head": branch, "base": "main", "body": body})
+    return call(
+        forge,
+        login,
+        "POST",
+        f"/repos/{REPO}/pulls",
+        {"title": f"work on {branch}", "head": branch, "base": "main", "body": body},
+    )
 
 
 def test_eligible_issues_leave_out_other_authors_pulls_and_labels(forge, tmp_path):
@@ -191,31 +200,67 @@ def test_ci_from_statuses_and_check_runs(forge, tmp_path):
     with as_user(forge, "ann") as github:
         assert github.ci(sha).status == "pending"
         assert github.ci(sha, no_checks="success", head_since=time.time()).status == "pending"
-        assert github.ci(sha, no_checks="success", grace_s=0, head_since=time.time()).status \
+        assert (
+            github.ci(sha, no_checks="success", grace_s=0, head_since=time.time()).status
             == "success"
+        )
 
-        call(forge, "ci", "POST", f"/repos/{REPO}/statuses/{sha}",
-             {"state": "pending", "context": "lint"})
-        run = call(forge, "ci", "POST", f"/repos/{REPO}/check-runs",
-                   {"name": "tests", "head_sha": sha, "status": "in_progress"})
+        call(
+            forge,
+            "ci",
+            "POST",
+            f"/repos/{REPO}/statuses/{sha}",
+            {"state": "pending", "context": "lint"},
+        )
+        run = call(
+            forge,
+            "ci",
+            "POST",
+            f"/repos/{REPO}/check-runs",
+            {"name": "tests", "head_sha": sha, "status": "in_progress"},
+        )
         assert github.ci(sha).status == "pending"
 
-        call(forge, "ci", "POST", f"/repos/{REPO}/statuses/{sha}",
-             {"state": "success", "context": "lint"})
-        call(forge, "ci", "PATCH", f"/repos/{REPO}/check-runs/{run['id']}",
-             {"status": "completed", "conclusion": "success"})
+        call(
+            forge,
+            "ci",
+            "POST",
+            f"/repos/{REPO}/statuses/{sha}",
+            {"state": "success", "context": "lint"},
+        )
+        call(
+            forge,
+            "ci",
+            "PATCH",
+            f"/repos/{REPO}/check-runs/{run['id']}",
+            {"status": "completed", "conclusion": "success"},
+        )
         assert github.ci(sha).status == "success"
 
-        call(forge, "ci", "PATCH", f"/repos/{REPO}/check-runs/{run['id']}",
-             {"conclusion": "failure",
-              "output": {"title": "2 tests failed", "summary": "test_a, test_b"}})
-        call(forge, "ci", "POST", f"/repos/{REPO}/statuses/{sha}",
-             {"state": "error", "context": "lint", "description": "lint crashed"})
+        call(
+            forge,
+            "ci",
+            "PATCH",
+            f"/repos/{REPO}/check-runs/{run['id']}",
+            {
+                "conclusion": "failure",
+                "output": {"title": "2 tests failed", "summary": "test_a, test_b"},
+            },
+        )
+        call(
+            forge,
+            "ci",
+            "POST",
+            f"/repos/{REPO}/statuses/{sha}",
+            {"state": "error", "context": "lint", "description": "lint crashed"},
+        )
         failed = github.ci(sha)
 
     assert failed.status == "failure"
-    assert set(failed.failed) == {("tests", "2 tests failed: test_a, test_b"),
-                                  ("lint", "lint crashed")}
+    assert set(failed.failed) == {
+        ("tests", "2 tests failed: test_a, test_b"),
+        ("lint", "lint crashed"),
+    }
     assert failed.head_sha == sha
 
 

@@ -10,8 +10,9 @@ REPO = "acme/widgets"
 
 
 def pull(number, head_ref="other", state="open", merged=False, body="", head_repo=REPO):
-    return PullRequest(number, f"u/{number}", state, merged, head_ref, f"sha{number}", body,
-                       "ann", head_repo)
+    return PullRequest(
+        number, f"u/{number}", state, merged, head_ref, f"sha{number}", body, "ann", head_repo
+    )
 
 
 @pytest.fixture
@@ -47,13 +48,16 @@ def test_closing_keyword_match_skips_abandoned_pulls(github):
     assert github.pull_for_issue(7, "fix/7", [open_one, pull(4, "fix/7")]).number == 4
 
 
-@pytest.mark.parametrize("text, numbers", [
-    ("Closes #4", {4}),
-    ("this fixes #4 and RESOLVES #5", {4, 5}),
-    ("close acme/widgets#6, fix other/repo#7", {6}),
-    ("see #4; closing #5 later; prefix#6", set()),
-    ("Fixed #12.", {12}),
-])
+@pytest.mark.parametrize(
+    "text, numbers",
+    [
+        ("Closes #4", {4}),
+        ("this fixes #4 and RESOLVES #5", {4, 5}),
+        ("close acme/widgets#6, fix other/repo#7", {6}),
+        ("see #4; closing #5 later; prefix#6", set()),
+        ("Fixed #12.", {12}),
+    ],
+)
 def test_closing_numbers(text, numbers):
     assert closing_numbers(text, REPO) == numbers
 

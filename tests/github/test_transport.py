@@ -23,9 +23,16 @@ TOKEN = "ghp_S3cretTokenValue1234567890abcdefABCD"
 
 def issue(number: int, author: str = "ann", **extra) -> dict:
     return {
-        "number": number, "title": f"issue {number}", "body": "", "user": {"login": author},
-        "labels": [], "state": "open", "html_url": f"https://example.invalid/{number}",
-        "created_at": "2024-05-01T10:00:00Z", "updated_at": "2024-05-01T10:00:00Z", **extra,
+        "number": number,
+        "title": f"issue {number}",
+        "body": "",
+        "user": {"login": author},
+        "labels": [],
+        "state": "open",
+        "html_url": f"https://example.invalid/{number}",
+        "created_at": "2024-05-01T10:00:00Z",
+        "updated_at": "2024-05-01T10:00:00Z",
+        **extra,
     }
 
 
@@ -47,10 +54,12 @@ def client(server: LocalServer, **options) -> GitHub:
 
 def etagged(body, etag: str = '"v1"'):
     """Answers with an ETag and 304 when the client already has it, like GitHub."""
+
     def answer(seen):
         if seen.headers.get("If-None-Match") == etag:
             return Answer(304, None, {"etag": etag, "x-ratelimit-remaining": "4990"})
         return Answer(200, body, {"etag": etag, "x-ratelimit-remaining": "4990"})
+
     return answer
 
 
@@ -119,9 +128,11 @@ def test_conditional_off_never_sends_if_none_match(server):
 
 @pytest.mark.parametrize("status", [500, 502, 503])
 def test_server_errors_are_retried_with_backoff(server, status):
-    server.routes[("GET", ISSUES)] = [Answer(status, {"message": "boom"}),
-                                      Answer(status, {"message": "boom"}),
-                                      Answer(200, [issue(1)])]
+    server.routes[("GET", ISSUES)] = [
+        Answer(status, {"message": "boom"}),
+        Answer(status, {"message": "boom"}),
+        Answer(200, [issue(1)]),
+    ]
     sleeps = Sleeps()
     with client(server, sleep=sleeps, backoff_s=1.0) as github:
         assert len(github.open_issues(authors=["ann"])) == 1
@@ -144,8 +155,9 @@ def test_server_errors_give_up_after_max_retries(server):
 
 @pytest.mark.parametrize("status", [403, 429])
 def test_secondary_rate_limit_honours_retry_after(server, status):
-    limited = Answer(status, {"message": "You have exceeded a secondary rate limit."},
-                     {"retry-after": "3"})
+    limited = Answer(
+        status, {"message": "You have exceeded a secondary rate limit."}, {"retry-after": "3"}
+    )
     server.routes[("GET", ISSUES)] = [limited, Answer(200, [issue(1)])]
     sleeps = Sleeps()
     with client(server, sleep=sleeps) as github:
@@ -189,9 +201,13 @@ def test_client_errors_are_not_retried(server, status):
 def test_primary_rate_limit_exhausted_raises_with_reset_time(server):
     reset = int(time.time()) + 1200
     server.routes[("GET", ISSUES)] = Answer(
-        403, {"message": "API rate limit exceeded for user."},
-        {"x-ratelimit-remaining": "0", "x-ratelimit-limit": "5000",
-         "x-ratelimit-reset": str(reset)},
+        403,
+        {"message": "API rate limit exceeded for user."},
+        {
+            "x-ratelimit-remaining": "0",
+            "x-ratelimit-limit": "5000",
+            "x-ratelimit-reset": str(reset),
+        },
     )
     with client(server) as github:
         with pytest.raises(RateLimited) as caught:
@@ -206,9 +222,13 @@ def test_primary_rate_limit_exhausted_raises_with_reset_time(server):
 def test_requests_are_spaced_out_when_the_quota_runs_low(server):
     reset = time.time() + 100
     server.routes[("GET", ISSUES)] = Answer(
-        200, [issue(1)],
-        {"x-ratelimit-remaining": "50", "x-ratelimit-limit": "5000",
-         "x-ratelimit-reset": str(int(reset))},
+        200,
+        [issue(1)],
+        {
+            "x-ratelimit-remaining": "50",
+            "x-ratelimit-limit": "5000",
+            "x-ratelimit-reset": str(int(reset)),
+        },
     )
     sleeps = Sleeps()
     with client(server, sleep=sleeps, clock=lambda: reset - 100) as github:
@@ -222,9 +242,13 @@ def test_requests_are_spaced_out_when_the_quota_runs_low(server):
 def test_nearly_exhausted_quota_refuses_before_sending(server):
     reset = int(time.time()) + 300
     server.routes[("GET", ISSUES)] = Answer(
-        200, [issue(1)],
-        {"x-ratelimit-remaining": "1", "x-ratelimit-limit": "5000",
-         "x-ratelimit-reset": str(reset)},
+        200,
+        [issue(1)],
+        {
+            "x-ratelimit-remaining": "1",
+            "x-ratelimit-limit": "5000",
+            "x-ratelimit-reset": str(reset),
+        },
     )
     with client(server) as github:
         github.open_issues(authors=["ann"])
@@ -266,7 +290,8 @@ def test_writes_send_what_github_expects(server):
         github.remove_label(7, "absent")  # 404: already gone is fine
 
     assert [(s.method, s.path) for s in server.seen][:3] == [
-        ("POST", f"{base}/comments"), ("POST", f"{base}/labels"),
+        ("POST", f"{base}/comments"),
+        ("POST", f"{base}/labels"),
         ("DELETE", f"{base}/labels/needs%20info"),
     ]
     assert server.seen[0].body == b'{"body":"hello"}'
@@ -341,11 +366,15 @@ def test_a_stopping_controller_cuts_a_running_wait_before_a_retry_short(tmp_path
         worker = threading.Thread(target=call, daemon=True)
         worker.start()
         try:
-            wait_for(lambda: _waiting_to_retry(worker), timeout=10,
-                     message="the call waiting to retry after the 502")
+            wait_for(
+                lambda: _waiting_to_retry(worker),
+                timeout=10,
+                message="the call waiting to retry after the 502",
+            )
             github.interrupt()  # from another thread than the one waiting
-            wait_for(lambda: not worker.is_alive(), timeout=5,
-                     message="the call ending once interrupted")
+            wait_for(
+                lambda: not worker.is_alive(), timeout=5, message="the call ending once interrupted"
+            )
         finally:
             github.interrupt()
             worker.join(timeout=60)

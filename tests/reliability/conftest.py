@@ -73,24 +73,38 @@ class Rig:
         return number
 
     def file_samples(self, indexes=FAST) -> list[int]:
-        return [self.file(sample_issues.ISSUES[i].title, sample_issues.ISSUES[i].body)
-                for i in indexes]
+        return [
+            self.file(sample_issues.ISSUES[i].title, sample_issues.ISSUES[i].body) for i in indexes
+        ]
 
     def config(self) -> dict:
         data = {
-            "github": {"api_url": self.forge.url, "repo": REPOSITORY, "authors": [AUTHOR],
-                       "poll_interval_s": 0.5, "timeout_s": 5},
-            "repo": {"path": str(self.root / "repo"),
-                     "worktree_dir": str(self.root / "worktrees")},
+            "github": {
+                "api_url": self.forge.url,
+                "repo": REPOSITORY,
+                "authors": [AUTHOR],
+                "poll_interval_s": 0.5,
+                "timeout_s": 5,
+            },
+            "repo": {"path": str(self.root / "repo"), "worktree_dir": str(self.root / "worktrees")},
             "tmux": {"socket": self.socket, "poll_interval_s": 0.3},
-            "agent": {"profile": "scripted",
-                      "command": shlex.join([sys.executable, "-m",
-                                             "controller.sandbox.agent"]),
-                      "env": {"GITHUB_API_URL": self.forge.url,
-                              "GITHUB_REPOSITORY": REPOSITORY, **self.agent_env},
-                      "pass_github_token": True},
-            "policy": {"max_workers": 3, "stall_after_s": 3, "settle_s": 0.3,
-                       "retry_backoff_s": 1, "retry_backoff_max_s": 5},
+            "agent": {
+                "profile": "scripted",
+                "command": shlex.join([sys.executable, "-m", "controller.sandbox.agent"]),
+                "env": {
+                    "GITHUB_API_URL": self.forge.url,
+                    "GITHUB_REPOSITORY": REPOSITORY,
+                    **self.agent_env,
+                },
+                "pass_github_token": True,
+            },
+            "policy": {
+                "max_workers": 3,
+                "stall_after_s": 3,
+                "settle_s": 0.3,
+                "retry_backoff_s": 1,
+                "retry_backoff_max_s": 5,
+            },
             "state_dir": str(self.state_dir),
         }
         for section, values in self.overrides.items():
@@ -115,16 +129,26 @@ class Rig:
             env.pop("CONTROLLER_CRASH_AT", None)
         return env
 
-    def start(self, *args: str, crash_at: str = "", write_config: bool = True,
-              **extra: str) -> subprocess.Popen:
+    def start(
+        self, *args: str, crash_at: str = "", write_config: bool = True, **extra: str
+    ) -> subprocess.Popen:
         if write_config:
             self.write_config()
         with open(self.log_path, "ab") as log_file:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "controller", "--config", str(self.config_path),
-                 *(args or ("run",))],
-                cwd=self.root, env=self.env(crash_at, **extra), stdout=log_file,
-                stderr=subprocess.STDOUT, start_new_session=True,
+                [
+                    sys.executable,
+                    "-m",
+                    "controller",
+                    "--config",
+                    str(self.config_path),
+                    *(args or ("run",)),
+                ],
+                cwd=self.root,
+                env=self.env(crash_at, **extra),
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         self.procs.append(proc)
         return proc
@@ -172,8 +196,9 @@ class Rig:
     def wait_closed(self, numbers=None, timeout: float = 120, proc=None) -> None:
         def done():
             if proc is not None and proc.poll() is not None:
-                raise AssertionError(f"the controller exited ({proc.returncode}):\n"
-                                     + self.log()[-3000:])
+                raise AssertionError(
+                    f"the controller exited ({proc.returncode}):\n" + self.log()[-3000:]
+                )
             return self.all_closed(numbers)
 
         try:
@@ -184,14 +209,14 @@ class Rig:
             raise
 
     def branches(self) -> list[str]:
-        out = git(self.forge.git_dir, "for-each-ref", "--format=%(refname:short)",
-                  "refs/heads/")
+        out = git(self.forge.git_dir, "for-each-ref", "--format=%(refname:short)", "refs/heads/")
         return out.splitlines()
 
     def pulls(self) -> list[dict]:
         request = urllib.request.Request(
             f"{self.forge.url}/repos/{REPOSITORY}/pulls?state=all&per_page=100",
-            headers={"Authorization": f"Bearer {self.token}"})
+            headers={"Authorization": f"Bearer {self.token}"},
+        )
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.load(response)
 
@@ -200,12 +225,18 @@ class Rig:
         if not repo.exists():
             return []
         out = git(repo, "worktree", "list", "--porcelain")
-        return [line.split(" ", 1)[1].removeprefix("refs/heads/")
-                for line in out.splitlines() if line.startswith("branch ")]
+        return [
+            line.split(" ", 1)[1].removeprefix("refs/heads/")
+            for line in out.splitlines()
+            if line.startswith("branch ")
+        ]
 
     def sessions(self) -> list[str]:
-        result = subprocess.run(["tmux", "-L", self.socket, "list-sessions", "-F",
-                                 "#{session_name}"], capture_output=True, text=True)
+        result = subprocess.run(
+            ["tmux", "-L", self.socket, "list-sessions", "-F", "#{session_name}"],
+            capture_output=True,
+            text=True,
+        )
         return result.stdout.split() if result.returncode == 0 else []
 
     # -- the invariants ---------------------------------------------------------------
@@ -231,12 +262,10 @@ class Rig:
                 duplicates.append(f"#{n} worktrees {trees}")
             lost.extend(self._check_state_file(n))
         sessions = self.sessions()
-        duplicates.extend(f"{s} listed twice" for s in set(sessions)
-                          if sessions.count(s) > 1)
+        duplicates.extend(f"{s} listed twice" for s in set(sessions) if sessions.count(s) > 1)
         lost.extend(self._check_audit())
         closed_count = sum(1 for n in numbers if self.state_of(n) == "closed")
-        FIGURES.add(duplicates=len(duplicates), lost_or_torn=len(lost),
-                    closed=closed_count)
+        FIGURES.add(duplicates=len(duplicates), lost_or_torn=len(lost), closed=closed_count)
         assert not duplicates, duplicates
         assert not lost, lost
         if closed:
@@ -257,8 +286,12 @@ class Rig:
         problems = []
         if record.issue != n:
             problems.append(f"#{n}: the file names issue {record.issue}")
-        committed = subprocess.run(["git", "show", f"HEAD:issue-{n}.yaml"], cwd=self.state_dir,
-                                   capture_output=True, text=True).stdout
+        committed = subprocess.run(
+            ["git", "show", f"HEAD:issue-{n}.yaml"],
+            cwd=self.state_dir,
+            capture_output=True,
+            text=True,
+        ).stdout
         if committed != text:
             problems.append(f"#{n}: the file differs from its last audit commit")
         return problems
@@ -276,8 +309,11 @@ class Rig:
 
 @pytest.fixture
 def rig(tmp_path, forge_factory, tmux_socket):  # noqa: F811 (a fixture)
-    forge = forge_factory(tmp_path / "forge", repo=REPOSITORY,
-                          ci_command=f"{shlex.quote(sys.executable)} -m unittest -q")
+    forge = forge_factory(
+        tmp_path / "forge",
+        repo=REPOSITORY,
+        ci_command=f"{shlex.quote(sys.executable)} -m unittest -q",
+    )
     root = tmp_path / "world"
     root.mkdir()
     sample_issues.seed_origin(forge.clone_url)

@@ -21,8 +21,11 @@ TUI_AGENT = Path(__file__).resolve().parent.parent / "worker" / "tui_agent.py"
 
 
 def _pane_pid(rig, number: int) -> int | None:
-    result = subprocess.run(["tmux", "-L", rig.socket, "list-panes", "-t", f"worker-{number}",
-                             "-F", "#{pane_pid}"], capture_output=True, text=True)
+    result = subprocess.run(
+        ["tmux", "-L", rig.socket, "list-panes", "-t", f"worker-{number}", "-F", "#{pane_pid}"],
+        capture_output=True,
+        text=True,
+    )
     text = result.stdout.strip()
     return int(text.splitlines()[0]) if result.returncode == 0 and text else None
 
@@ -38,9 +41,12 @@ def _agent_pid(rig, number: int) -> int | None:
 
 
 def _history(rig, number: int) -> list[str]:
-    out = subprocess.run(["git", "log", "--reverse", "--format=%s", "--",
-                          f"issue-{number}.yaml"], cwd=rig.state_dir, capture_output=True,
-                         text=True).stdout
+    out = subprocess.run(
+        ["git", "log", "--reverse", "--format=%s", "--", f"issue-{number}.yaml"],
+        cwd=rig.state_dir,
+        capture_output=True,
+        text=True,
+    ).stdout
     return out.splitlines()
 
 
@@ -48,8 +54,12 @@ def test_tmux_server_killed_respawns_every_agent(rig):
     numbers = rig.file_samples((0, 2, 3))
     rig.agent_env["SCRIPTED_AGENT_THINK_S"] = "3"
     proc = rig.start()
-    wait_for(lambda: all(rig.state_of(n) in ("spawned", "working") for n in numbers),
-             timeout=90, interval=0.1, message="every agent running")
+    wait_for(
+        lambda: all(rig.state_of(n) in ("spawned", "working") for n in numbers),
+        timeout=90,
+        interval=0.1,
+        message="every agent running",
+    )
     subprocess.run(["tmux", "-L", rig.socket, "kill-server"], check=True)
     FIGURES.fault("tmux-server-killed")
 
@@ -57,23 +67,35 @@ def test_tmux_server_killed_respawns_every_agent(rig):
     assert rig.stop(proc) == 0
     for n in numbers:
         assert rig.states()[n]["spawns"] <= 3
-        assert any("respawn next" in line or "-> worktree" in line
-                   for line in _history(rig, n)[3:]), _history(rig, n)
+        assert any(
+            "respawn next" in line or "-> worktree" in line for line in _history(rig, n)[3:]
+        ), _history(rig, n)
     rig.check(numbers)
 
 
 def _policy(rig) -> None:
     rig.agent_env["SCRIPTED_AGENT_THINK_S"] = "10"
-    rig.overrides["policy"] = {"max_workers": 3, "stall_after_s": 2, "settle_s": 0.3,
-                               "retry_backoff_s": 1, "retry_backoff_max_s": 5,
-                               "max_nudges": 2}
+    rig.overrides["policy"] = {
+        "max_workers": 3,
+        "stall_after_s": 2,
+        "settle_s": 0.3,
+        "retry_backoff_s": 1,
+        "retry_backoff_max_s": 5,
+        "max_nudges": 2,
+    }
 
 
 def _wait_running(rig, numbers) -> None:
     try:
-        wait_for(lambda: all(rig.state_of(n) in ("spawned", "working") for n in numbers)
-                 and all(_agent_pid(rig, n) for n in numbers),
-                 timeout=90, interval=0.1, message="every agent running")
+        wait_for(
+            lambda: (
+                all(rig.state_of(n) in ("spawned", "working") for n in numbers)
+                and all(_agent_pid(rig, n) for n in numbers)
+            ),
+            timeout=90,
+            interval=0.1,
+            message="every agent running",
+        )
     except AssertionError:
         print(rig.states(), rig.log()[-3000:])
         raise
@@ -111,10 +133,17 @@ def test_agent_hanging_with_no_output_is_noticed(rig, tmp_path):
     try:
         # Noticed within a few seconds of the hang threshold, interrupted and nudged;
         # never left "working" and never closed by the fault.
-        wait_for(lambda: rig.state_of(hanging) == "stalled", timeout=60, interval=0.2,
-                 message="the hung agent's issue noticed")
-        wait_for(lambda: submitted.exists() and len(submitted.read_text().splitlines()) >= 2,
-                 timeout=60, message="a nudge after the interrupt")
+        wait_for(
+            lambda: rig.state_of(hanging) == "stalled",
+            timeout=60,
+            interval=0.2,
+            message="the hung agent's issue noticed",
+        )
+        wait_for(
+            lambda: submitted.exists() and len(submitted.read_text().splitlines()) >= 2,
+            timeout=60,
+            message="a nudge after the interrupt",
+        )
         assert rig.states()[hanging]["state"] != "closed"
     finally:
         rig.stop(proc)
@@ -130,8 +159,12 @@ def test_agent_under_a_shell_killed_while_the_shell_stays(rig):
     proc = rig.start()
     _wait_running(rig, (wrapped, killed))
     # Running under its shell, each agent is read as working, not as an exited agent.
-    wait_for(lambda: rig.state_of(killed) == "working", timeout=60, interval=0.1,
-             message="the wrapped agent seen working")
+    wait_for(
+        lambda: rig.state_of(killed) == "working",
+        timeout=60,
+        interval=0.1,
+        message="the wrapped agent seen working",
+    )
     os.kill(_agent_pid(rig, killed), signal.SIGKILL)
     FIGURES.fault("agent-killed-shell-stays")
 
@@ -140,6 +173,5 @@ def test_agent_under_a_shell_killed_while_the_shell_stays(rig):
     states = rig.states()
     assert states[wrapped]["spawns"] == 1, _history(rig, wrapped)
     assert states[killed]["spawns"] == 2, _history(rig, killed)
-    assert any("agent exited" in line for line in _history(rig, killed)), \
-        _history(rig, killed)
+    assert any("agent exited" in line for line in _history(rig, killed)), _history(rig, killed)
     rig.check((wrapped, killed))

@@ -69,8 +69,12 @@ def test_state_file_deleted_while_running(rig):
     rig.agent_env["SCRIPTED_AGENT_THINK_S"] = "3"
     proc = rig.start()
     victim = numbers[0]
-    wait_for(lambda: rig.state_of(victim) in ("spawned", "working"), timeout=90,
-             interval=0.1, message="the agent running")
+    wait_for(
+        lambda: rig.state_of(victim) in ("spawned", "working"),
+        timeout=90,
+        interval=0.1,
+        message="the agent running",
+    )
     path = rig.state_dir / f"issue-{victim}.yaml"
     before = path.read_text()
     path.unlink()
@@ -82,21 +86,28 @@ def test_state_file_deleted_while_running(rig):
     rig.wait_closed(numbers, timeout=150, proc=proc)
     assert rig.stop(proc) == 0
     assert rig.states()[victim]["spawns"] == 1
-    history = subprocess.run(["git", "log", "--format=%s", "--", path.name],
-                             cwd=rig.state_dir, capture_output=True, text=True).stdout
+    history = subprocess.run(
+        ["git", "log", "--format=%s", "--", path.name],
+        cwd=rig.state_dir,
+        capture_output=True,
+        text=True,
+    ).stdout
     assert history.count("-> discovered") == 1, history
     assert "state file was deleted; restored" in rig.log()
     rig.check(numbers)
 
 
-@pytest.mark.parametrize(("mutate", "names"), [
-    (lambda c: c["github"].pop("repo"), ["github.repo"]),
-    (lambda c: c["policy"].update(max_workers="three"), ["policy.max_workers"]),
-    (lambda c: c["policy"].update(max_worker=2), ["max_worker"]),
-    (lambda c: c["tmux"].update(poll_interval_s=[1]), ["tmux.poll_interval_s"]),
-    (lambda c: c.update(agents={}), ["agents"]),
-    (lambda c: c["agent"].update(pass_github_token="yes"), ["agent.pass_github_token"]),
-])
+@pytest.mark.parametrize(
+    ("mutate", "names"),
+    [
+        (lambda c: c["github"].pop("repo"), ["github.repo"]),
+        (lambda c: c["policy"].update(max_workers="three"), ["policy.max_workers"]),
+        (lambda c: c["policy"].update(max_worker=2), ["max_worker"]),
+        (lambda c: c["tmux"].update(poll_interval_s=[1]), ["tmux.poll_interval_s"]),
+        (lambda c: c.update(agents={}), ["agents"]),
+        (lambda c: c["agent"].update(pass_github_token="yes"), ["agent.pass_github_token"]),
+    ],
+)
 def test_config_error_stops_before_anything_runs(rig, mutate, names):
     rig.file_samples((0,))
     data = rig.config()

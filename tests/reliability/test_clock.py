@@ -50,11 +50,11 @@ def test_steady_clock_ignores_a_jump(monkeypatch, jump):
 
 def _idle_working(pane_since: float, now: float) -> tuple[Record, Observation, decide.Context]:
     reading = Reading("idle")
-    record = Record(issue=7, state="working", pane=str(reading),
-                    pane_since=utc_now_iso(pane_since))
+    record = Record(issue=7, state="working", pane=str(reading), pane_since=utc_now_iso(pane_since))
     obs = Observation(now=now)
-    obs.issues[7] = IssueView(number=7, title="t", url="", state="open", state_reason=None,
-                              author="demo", eligible=True)
+    obs.issues[7] = IssueView(
+        number=7, title="t", url="", state="open", state_reason=None, author="demo", eligible=True
+    )
     obs.panes[7] = PaneView(session="worker-7", reading=reading, raw=reading)
     return record, obs, decide.Context(now=now, stall_after_s=STALL_S)
 
@@ -79,13 +79,17 @@ def test_stall_timer_after_the_clock_went_back(tmp_path):
     repaired = reconciler._restart_timers_after_clock_jump(reconciler.store.load(7), now)
     assert abs(parse_iso(repaired.pane_since) - now) <= 1
 
-    early = decide.decide(repaired, Observation(now=now + STALL_S - 5, issues=obs.issues,
-                                                panes=obs.panes),
-                          decide.Context(now=now + STALL_S - 5, stall_after_s=STALL_S))
+    early = decide.decide(
+        repaired,
+        Observation(now=now + STALL_S - 5, issues=obs.issues, panes=obs.panes),
+        decide.Context(now=now + STALL_S - 5, stall_after_s=STALL_S),
+    )
     assert early is None or early.dest != "stalled"
-    due = decide.decide(repaired, Observation(now=now + STALL_S + 1, issues=obs.issues,
-                                              panes=obs.panes),
-                        decide.Context(now=now + STALL_S + 1, stall_after_s=STALL_S))
+    due = decide.decide(
+        repaired,
+        Observation(now=now + STALL_S + 1, issues=obs.issues, panes=obs.panes),
+        decide.Context(now=now + STALL_S + 1, stall_after_s=STALL_S),
+    )
     assert due is not None and due.dest == "stalled"
 
 
@@ -115,6 +119,9 @@ def test_stall_timer_not_early_when_the_clock_jumps_forward(monkeypatch, tmp_pat
     wall.offset += HOUR
     FIGURES.fault("clock-jump")
     now = clock()
-    step = decide.decide(record, Observation(now=now, issues=obs.issues, panes=obs.panes),
-                         decide.Context(now=now, stall_after_s=STALL_S))
+    step = decide.decide(
+        record,
+        Observation(now=now, issues=obs.issues, panes=obs.panes),
+        decide.Context(now=now, stall_after_s=STALL_S),
+    )
     assert step is None or step.dest != "stalled"

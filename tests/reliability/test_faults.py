@@ -25,9 +25,12 @@ ROOT = os.geteuid() == 0
 
 
 def _history(rig, number: int) -> list[str]:
-    out = subprocess.run(["git", "log", "--reverse", "--format=%s", "--",
-                          f"issue-{number}.yaml"], cwd=rig.state_dir, capture_output=True,
-                         text=True).stdout
+    out = subprocess.run(
+        ["git", "log", "--reverse", "--format=%s", "--", f"issue-{number}.yaml"],
+        cwd=rig.state_dir,
+        capture_output=True,
+        text=True,
+    ).stdout
     return out.splitlines()
 
 
@@ -37,13 +40,21 @@ def test_github_faults_slow_down_and_carry_on(rig):
     rig.overrides["github"] = {"timeout_s": 2}
     injected = [("500", 3), ("502", 3), ("secondary", 2), ("429", 2), ("hang", 1)]
     proc = rig.start()
-    wait_for(lambda: rig.state_dir.exists() and rig.states(), timeout=60, interval=0.1,
-             message="the first state file")
+    wait_for(
+        lambda: rig.state_dir.exists() and rig.states(),
+        timeout=60,
+        interval=0.1,
+        message="the first state file",
+    )
     for kind, count in injected:
         rig.forge.inject_faults(kind, count, hang_s=4)
         FIGURES.fault(f"github-{kind}", count)
-        wait_for(lambda: not rig.forge.faults.queue, timeout=60, interval=0.1,
-                 message=f"the {kind} faults served")
+        wait_for(
+            lambda: not rig.forge.faults.queue,
+            timeout=60,
+            interval=0.1,
+            message=f"the {kind} faults served",
+        )
     rig.wait_closed(numbers, timeout=150, proc=proc)
     assert rig.stop(proc) == 0
     for n in numbers:
@@ -65,9 +76,12 @@ def test_audit_repository_locked_by_another_git(rig):
     proc = rig.start()
     # The controller works on while the lock is held (its audit commits use a private
     # index), or reports and retries; it must not exit.
-    wait_for(lambda: rig.state_of(numbers[0]) in ("spawned", "working", "pr-open",
-                                                  "ci-green", "closed"),
-             timeout=90, interval=0.2, message="progress with the lock held")
+    wait_for(
+        lambda: rig.state_of(numbers[0]) in ("spawned", "working", "pr-open", "ci-green", "closed"),
+        timeout=90,
+        interval=0.2,
+        message="progress with the lock held",
+    )
     assert proc.poll() is None, rig.log()[-3000:]
     lock.unlink()
     rig.wait_closed(numbers, timeout=120, proc=proc)
@@ -87,8 +101,7 @@ def test_audit_ref_locked_then_released(tmp_path):
     head_lock.unlink()
     store.transition(5, "spawned", "agent started")
     history = [(h.source, h.dest) for h in store.history(5)]
-    assert history == [("new", "discovered"), ("discovered", "worktree"),
-                       ("worktree", "spawned")]
+    assert history == [("new", "discovered"), ("discovered", "worktree"), ("worktree", "spawned")]
 
 
 def test_two_controllers_at_once(rig):
@@ -97,8 +110,12 @@ def test_two_controllers_at_once(rig):
     first = rig.start(write_config=False)
     second = rig.start(write_config=False)
     FIGURES.fault("two-controllers")
-    wait_for(lambda: first.poll() is not None or second.poll() is not None, timeout=60,
-             interval=0.1, message="one controller refusing")
+    wait_for(
+        lambda: first.poll() is not None or second.poll() is not None,
+        timeout=60,
+        interval=0.1,
+        message="one controller refusing",
+    )
     loser, winner = (first, second) if first.poll() is not None else (second, first)
     assert loser.returncode == 2
     assert "another controller" in rig.log()
@@ -161,7 +178,8 @@ def test_disk_full_keeps_the_old_file_whole(tmp_path, mounted):
 
 
 def test_a_restore_a_full_disk_stops_is_said_once_and_done_when_space_is_back(
-        tmp_path, mounted, caplog):
+    tmp_path, mounted, caplog
+):
     state = tmp_path / "state"
     mounted("-t", "tmpfs", "-o", "size=512k", "tmpfs", target=state)
     store = Store.open(state)
@@ -212,8 +230,12 @@ def test_primary_rate_limit_nearly_spent_slows_down_and_carries_on(rig):
         limiter.windows["demo"] = (limiter.limit - 5, int(time.time()) + 3600)
     FIGURES.fault("github-primary-nearly-spent")
     late = rig.file_samples((2,))
-    wait_for(lambda: "GitHub rate limit" in rig.log(), timeout=60, interval=0.2,
-             message="the controller to notice the rate limit")
+    wait_for(
+        lambda: "GitHub rate limit" in rig.log(),
+        timeout=60,
+        interval=0.2,
+        message="the controller to notice the rate limit",
+    )
     noticed = rig.log().count("GitHub rate limit")
     requests = rig.forge.request_count
 
@@ -224,8 +246,12 @@ def test_primary_rate_limit_nearly_spent_slows_down_and_carries_on(rig):
         seen = rig.log().count("edited by hand")
         text = re.sub(r"(?m)^reason: .*$", f"reason: note {round_}", path.read_text())
         path.write_text(text)
-        wait_for(lambda seen=seen: rig.log().count("edited by hand") > seen, timeout=30,
-                 interval=0.1, message="a pass that records the hand edit")
+        wait_for(
+            lambda seen=seen: rig.log().count("edited by hand") > seen,
+            timeout=30,
+            interval=0.1,
+            message="a pass that records the hand edit",
+        )
     assert proc.poll() is None
     assert rig.forge.request_count == requests
     assert limiter.snapshot("demo")["remaining"] >= 1

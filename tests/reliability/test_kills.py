@@ -60,7 +60,10 @@ def test_random_kills_during_a_demo_sized_run(rig):
     rig.wait_closed(numbers, timeout=180, proc=final)
     # Stopped only once it has started (a signal during Python's own start-up, before
     # any handler can exist, would end it with the default action).
-    wait_for(lambda: rig.log().count("controller running on") > started, timeout=30,
-             message="the last controller to start")
+    wait_for(
+        lambda: rig.log().count("controller running on") > started,
+        timeout=30,
+        message="the last controller to start",
+    )
     assert rig.stop(final) == 0
     rig.check(numbers)

@@ -21,9 +21,25 @@ def tmux(socket: str, *args: str) -> str:
 def start_agent(socket: str, workdir, env: dict[str, str] | None = None) -> None:
     options = [f"-e{name}={value}" for name, value in (env or {}).items()]
     subprocess.run(
-        ["tmux", "-L", socket, "-f", "/dev/null", "new-session", "-d", "-s", "agent",
-         "-x", "120", "-y", "40", "-c", str(workdir), *options,
-         f"{sys.executable} -m controller.sandbox.agent"],
+        [
+            "tmux",
+            "-L",
+            socket,
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            "agent",
+            "-x",
+            "120",
+            "-y",
+            "40",
+            "-c",
+            str(workdir),
+            *options,
+            f"{sys.executable} -m controller.sandbox.agent",
+        ],
         check=True,
     )
 
@@ -62,8 +78,10 @@ def test_long_prompt_is_a_paste_and_enter_submits_it_once(tmux_socket, clone):
     wait_for(lambda: "[Pasted text #1" in input_line(tmux_socket), message="the paste placeholder")
     tmux(tmux_socket, "send-keys", "-t", "agent", "Enter")
 
-    wait_for(lambda: any("I work on issues" in line for line in screen(tmux_socket)),
-             message="the answer")
+    wait_for(
+        lambda: any("I work on issues" in line for line in screen(tmux_socket)),
+        message="the answer",
+    )
     lines = screen(tmux_socket)
     assert sum(line.startswith("❯ Tell me something") for line in lines) == 1
     assert sum("I work on issues" in line for line in lines) == 1
@@ -76,8 +94,7 @@ def test_text_and_enter_in_one_burst_stays_a_draft(tmux_socket, clone):
 
     tmux(tmux_socket, "send-keys", "-t", "agent", "x" * 80, "Enter")
 
-    wait_for(lambda: "[Pasted text #1 +1 lines]" in input_line(tmux_socket),
-             message="the draft")
+    wait_for(lambda: "[Pasted text #1 +1 lines]" in input_line(tmux_socket), message="the draft")
     tmux(tmux_socket, "send-keys", "-t", "agent", "Enter")
     wait_for(lambda: input_line(tmux_socket) == INPUT_LINE, message="the submitted draft")
 
@@ -88,17 +105,27 @@ def test_keys_tell_typing_from_pastes():
     assert keys.events(b"hi\r") == [("text", "hi"), ("enter", "")]
     assert keys.events(b"y" * 70 + b"\r") == [("paste", "y" * 70 + "\n")]
     assert keys.events(b"\x1b[200~two\rlines\x1b[201~\r") == [
-        ("paste", "two\nlines"), ("enter", "")]
+        ("paste", "two\nlines"),
+        ("enter", ""),
+    ]
     assert keys.events(b"a\x1b[Ab\x7f") == [("text", "ab"), ("backspace", "")]
 
 
 @pytest.mark.parametrize(
     ("prompt", "number", "repository", "branch"),
     [
-        ("Fix issue #7 (http://127.0.0.1:4000/sandbox/sample/issues/7) on branch "
-         "`fix/7-slug`.", 7, "sandbox/sample", "fix/7-slug"),
-        ("# Task\nWork on #12 in repository acme/tools, branch fix/12.", 12, "acme/tools",
-         "fix/12"),
+        (
+            "Fix issue #7 (http://127.0.0.1:4000/sandbox/sample/issues/7) on branch `fix/7-slug`.",
+            7,
+            "sandbox/sample",
+            "fix/7-slug",
+        ),
+        (
+            "# Task\nWork on #12 in repository acme/tools, branch fix/12.",
+            12,
+            "acme/tools",
+            "fix/12",
+        ),
         ("See https://github.com/o/r/issues/3", 3, "o/r", ""),
     ],
 )
@@ -119,8 +146,12 @@ def test_claude_code_rules_read_the_scripted_screens(tmux_socket, clone):
     wait_for(lambda: input_line(tmux_socket) == INPUT_LINE, message="the input box")
 
     def reading():
-        return screens.classify("\n".join(screen(tmux_socket)), profile,
-                                title=title(tmux_socket), current_command="python3").cls
+        return screens.classify(
+            "\n".join(screen(tmux_socket)),
+            profile,
+            title=title(tmux_socket),
+            current_command="python3",
+        ).cls
 
     assert reading() == "idle"
     tmux(tmux_socket, "send-keys", "-t", "agent", "-l", "z" * 90)

@@ -36,22 +36,38 @@ def worktree(tmp_path, forge: Forge, branch: str):
 
 
 def agent_env(forge: Forge, **extra: str) -> dict[str, str]:
-    return {"GITHUB_API_URL": forge.url, "GITHUB_TOKEN": forge.token("agent"),
-            "GITHUB_REPOSITORY": forge.repo, **extra}
+    return {
+        "GITHUB_API_URL": forge.url,
+        "GITHUB_TOKEN": forge.token("agent"),
+        "GITHUB_REPOSITORY": forge.repo,
+        **extra,
+    }
 
 
 def api(forge: Forge, path: str):
-    request = urllib.request.Request(f"{forge.url}/repos/{forge.repo}{path}",
-                                     headers={"Authorization": f"token {forge.token('alice')}"})
+    request = urllib.request.Request(
+        f"{forge.url}/repos/{forge.repo}{path}",
+        headers={"Authorization": f"token {forge.token('alice')}"},
+    )
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.load(response)
 
 
 def solve(cwd, forge: Forge, number: int, *options: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "controller.sandbox.agent", "solve", "--issue", str(number),
-         *options],
-        cwd=cwd, env={**os.environ, **agent_env(forge)}, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "controller.sandbox.agent",
+            "solve",
+            "--issue",
+            str(number),
+            *options,
+        ],
+        cwd=cwd,
+        env={**os.environ, **agent_env(forge)},
+        capture_output=True,
+        text=True,
         timeout=120,
     )
 
@@ -71,7 +87,8 @@ def test_solve_opens_waits_for_checks_merges_and_closes(tmp_path, forge):
     assert pull["merged"]
     runs = api(forge, f"/commits/{pull['head']['sha']}/check-runs")["check_runs"]
     assert [(run["name"], run["status"], run["conclusion"]) for run in runs] == [
-        ("ci", "completed", "success")]
+        ("ci", "completed", "success")
+    ]
     assert api(forge, f"/issues/{number}")["state"] == "closed"
     assert api(forge, f"/issues/{number}/comments")
     main = git(tmp_path, "--git-dir", forge.clone_url, "show", f"main:{sample.edits[0].path}")
@@ -107,8 +124,10 @@ def test_tui_agent_is_busy_then_idle_and_stalls_until_nudged(tmp_path, forge, tm
     work = worktree(tmp_path, forge, f"fix/{number}-median")
     start_agent(tmux_socket, work, agent_env(forge, SCRIPTED_AGENT_STALL="1"))
     wait_for(lambda: title(tmux_socket).startswith("✳"), message="the idle agent")
-    prompt = (f"You are working on issue #{number} of the repository {forge.repo}, on the "
-              f"branch `fix/{number}-median`. Please fix it.")
+    prompt = (
+        f"You are working on issue #{number} of the repository {forge.repo}, on the "
+        f"branch `fix/{number}-median`. Please fix it."
+    )
 
     tmux(tmux_socket, "send-keys", "-t", "agent", "-l", prompt)
     wait_for(lambda: "[Pasted text #1" in input_line(tmux_socket), message="the pasted prompt")
@@ -121,21 +140,32 @@ def test_tui_agent_is_busy_then_idle_and_stalls_until_nudged(tmp_path, forge, tm
 
     pane_title, busy_screen = wait_for(busy_capture, message="the busy spinner and title")
     screens = pytest.importorskip("controller.screens")
-    reading = screens.classify("\n".join(busy_screen), screens.load_profile("scripted"),
-                               title=pane_title, current_command="python3")
+    reading = screens.classify(
+        "\n".join(busy_screen),
+        screens.load_profile("scripted"),
+        title=pane_title,
+        current_command="python3",
+    )
     assert reading.cls == "busy"
-    wait_for(lambda: any("Committed the fix." in line for line in screen(tmux_socket)),
-             timeout=30, message="the stall after the commit")
+    wait_for(
+        lambda: any("Committed the fix." in line for line in screen(tmux_socket)),
+        timeout=30,
+        message="the stall after the commit",
+    )
     wait_for(lambda: title(tmux_socket).startswith("✳"), message="idle after the commit")
     assert api(forge, "/pulls?state=all") == []
 
     tmux(tmux_socket, "send-keys", "-t", "agent", "Please continue.", "Enter")
 
-    wait_for(lambda: api(forge, f"/issues/{number}")["state"] == "closed", timeout=60,
-             message="the issue closed by the merge")
+    wait_for(
+        lambda: api(forge, f"/issues/{number}")["state"] == "closed",
+        timeout=60,
+        message="the issue closed by the merge",
+    )
     wait_for(lambda: any("Done:" in line for line in screen(tmux_socket)), message="done")
     assert title(tmux_socket).startswith("✳") or wait_for(
-        lambda: title(tmux_socket).startswith("✳"))
+        lambda: title(tmux_socket).startswith("✳")
+    )
 
 
 @pytest.mark.claude
@@ -150,9 +180,13 @@ def test_real_claude_code_on_the_stand_in_model_closes_an_issue(tmp_path, forge)
         with pytest.MonkeyPatch.context() as patch:
             for name, value in agent_env(forge).items():
                 patch.setenv(name, value)
-            answer = claude(model, tmp_path, work,
-                            f"Please fix issue #{number} on branch fix/{number}-hours.",
-                            "--dangerously-skip-permissions")
+            answer = claude(
+                model,
+                tmp_path,
+                work,
+                f"Please fix issue #{number} on branch fix/{number}-hours.",
+                "--dangerously-skip-permissions",
+            )
     finally:
         model.stop()
 

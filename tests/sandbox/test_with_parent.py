@@ -16,8 +16,12 @@ WITH_PARENT = Path(__file__).resolve().parents[2] / "controller" / "sandbox" / "
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-I", "-S", str(WITH_PARENT), *args],
-                          capture_output=True, text=True, timeout=30)
+    return subprocess.run(
+        [sys.executable, "-I", "-S", str(WITH_PARENT), *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
 
 
 def test_it_becomes_the_command_when_its_parent_is_alive():
@@ -53,8 +57,11 @@ def test_the_command_is_stopped_when_its_parent_is_killed(tmp_path):
     parent = subprocess.Popen([sys.executable, "-c", PARENT, str(WITH_PARENT), str(pid_file)])
     command = None
     try:
-        wait_for(lambda: pid_file.exists() and pid_file.read_text(), timeout=30,
-                 message="the command started")
+        wait_for(
+            lambda: pid_file.exists() and pid_file.read_text(),
+            timeout=30,
+            message="the command started",
+        )
         command = int(pid_file.read_text())
         parent.kill()  # SIGKILL: the parent runs no cleanup
         parent.wait(timeout=10)

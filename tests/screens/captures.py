@@ -15,8 +15,10 @@ _RULE = re.compile(r"^([─╌━]{8,})$")
 
 def labels() -> list[tuple[str, str, str]]:
     with open(PANES / "labels.tsv", encoding="utf-8", newline="") as handle:
-        return [(row["capture"], row["class"], row["detail"])
-                for row in csv.DictReader(handle, delimiter="\t")]
+        return [
+            (row["capture"], row["class"], row["detail"])
+            for row in csv.DictReader(handle, delimiter="\t")
+        ]
 
 
 def text(name: str) -> str:
@@ -55,8 +57,16 @@ def narrow(screen: str, width: int = 80, height: int = 50) -> str:
         hanging = "  " if indent or line.lstrip(" ")[:1] in "❯●✻⎿" else ""
         for i, part in enumerate(re.split(r" {6,}", line.strip(" "))):
             first = " " * indent if i == 0 else "  "
-            out.extend(textwrap.wrap(part, width, initial_indent=first,
-                                     subsequent_indent=hanging, break_on_hyphens=False) or [""])
+            out.extend(
+                textwrap.wrap(
+                    part,
+                    width,
+                    initial_indent=first,
+                    subsequent_indent=hanging,
+                    break_on_hyphens=False,
+                )
+                or [""]
+            )
     while out and not out[-1].strip():
         out.pop()
     return "\n".join(out[-height:])

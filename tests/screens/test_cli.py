@@ -12,17 +12,25 @@ from tests.screens import captures
 
 
 def run(tmp_path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "controller", "pane", "classify", *args],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "controller", "pane", "classify", *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
-@pytest.mark.parametrize(("name", "expected"), [
-    ("05-trust-folder-dialog", "dialog trust"),
-    ("10-permission-prompt-bash", "permission"),
-    ("07-main-idle-prompt-settled", "idle"),
-    ("h14a-draft-multiline-bracketed-paste", "draft"),
-    ("h20c-api401-final-invalid-key", "login invalid-key"),
-])
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("05-trust-folder-dialog", "dialog trust"),
+        ("10-permission-prompt-bash", "permission"),
+        ("07-main-idle-prompt-settled", "idle"),
+        ("h14a-draft-multiline-bracketed-paste", "draft"),
+        ("h20c-api401-final-invalid-key", "login invalid-key"),
+    ],
+)
 def test_prints_class_and_detail(tmp_path, name, expected):
     result = run(tmp_path, str(captures.PANES / f"{name}.txt"))
 
@@ -81,11 +89,14 @@ def test_bad_profile_is_a_clear_error(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize(("content", "expected"), [
-    (b"", "screen.txt is empty"),
-    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00", "screen.txt is not a text capture"),
-    (bytes(range(128, 256)) * 4, "screen.txt is not a text capture"),
-])
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"", "screen.txt is empty"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00", "screen.txt is not a text capture"),
+        (bytes(range(128, 256)) * 4, "screen.txt is not a text capture"),
+    ],
+)
 def test_an_empty_or_binary_file_is_refused(tmp_path, content, expected):
     (tmp_path / "screen.txt").write_bytes(content)
 

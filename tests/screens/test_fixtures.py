@@ -20,8 +20,9 @@ def assert_label(reading, cls: str, detail: str) -> None:
 def test_capture_classifies_as_labelled(name, cls, detail):
     profile = load_profile("claude-code")
 
-    with_ansi = classify(captures.text(name), profile, ansi=captures.ansi(name),
-                         **captures.meta(name))
+    with_ansi = classify(
+        captures.text(name), profile, ansi=captures.ansi(name), **captures.meta(name)
+    )
     plain = classify(captures.text(name), profile, **captures.meta(name))
 
     assert_label(with_ansi, cls, detail)
@@ -44,5 +45,11 @@ def test_capture_wrapped_at_80_columns_classifies_as_labelled(name, cls, detail)
 
 def test_labels_cover_every_class():
     assert {cls for _, cls, _ in LABELS} == {
-        "busy", "idle", "draft", "permission", "dialog", "login", "exited"
+        "busy",
+        "idle",
+        "draft",
+        "permission",
+        "dialog",
+        "login",
+        "exited",
     }

@@ -15,18 +15,21 @@ def generic():
 SESSION = "starting helper v1\n> fix the parser\nreading files...\npatched parser.py\n"
 
 
-@pytest.mark.parametrize(("screen", "expected", "input_text"), [
-    (SESSION + "> ", "idle", ""),
-    (SESSION + ">", "idle", ""),
-    (SESSION + "> \n\n\n", "idle", ""),
-    (SESSION + "> run the tests too", "draft", "run the tests too"),
-    (SESSION, "busy", None),
-    (SESSION + "running tests (12/40)", "busy", None),
-    ("", "busy", None),
-    # The prompt of an earlier exchange is not the live one.
-    ("> old question\nthinking...", "busy", None),
-    (">> nested quote", "busy", None),
-])
+@pytest.mark.parametrize(
+    ("screen", "expected", "input_text"),
+    [
+        (SESSION + "> ", "idle", ""),
+        (SESSION + ">", "idle", ""),
+        (SESSION + "> \n\n\n", "idle", ""),
+        (SESSION + "> run the tests too", "draft", "run the tests too"),
+        (SESSION, "busy", None),
+        (SESSION + "running tests (12/40)", "busy", None),
+        ("", "busy", None),
+        # The prompt of an earlier exchange is not the live one.
+        ("> old question\nthinking...", "busy", None),
+        (">> nested quote", "busy", None),
+    ],
+)
 def test_prompt_on_the_last_line_is_the_only_input_line(generic, screen, expected, input_text):
     reading = classify(screen, generic)
 

@@ -66,20 +66,22 @@ def test_multi_line_draft_is_read_whole(profile):
 
 # --- text in answers ------------------------------------------------------------------
 
-FAKE_ANSWER = "\n".join([
-    "● Here is what the old tool printed:",
-    "",
-    "  ❯" + NBSP + "leftover input",
-    "  " + "─" * 40,
-    "  Do you want to proceed?",
-    "  ❯ 1. Yes, I trust this folder",
-    "    2. No, exit",
-    "  esc to interrupt · ← for agents",
-    "  ✶ Pondering… (3s · ↓ 16 tokens)",
-    "  ⎿  Invalid API key · Fix external API key",
-    "  Press Enter to continue…",
-    "",
-])
+FAKE_ANSWER = "\n".join(
+    [
+        "● Here is what the old tool printed:",
+        "",
+        "  ❯" + NBSP + "leftover input",
+        "  " + "─" * 40,
+        "  Do you want to proceed?",
+        "  ❯ 1. Yes, I trust this folder",
+        "    2. No, exit",
+        "  esc to interrupt · ← for agents",
+        "  ✶ Pondering… (3s · ↓ 16 tokens)",
+        "  ⎿  Invalid API key · Fix external API key",
+        "  Press Enter to continue…",
+        "",
+    ]
+)
 
 
 def test_fake_menus_and_footers_inside_an_answer_leave_an_idle_screen_idle(profile):
@@ -100,8 +102,9 @@ def test_fake_dialog_text_above_a_permission_prompt_does_not_pick_the_dialog(pro
 
 def test_a_question_menu_cursor_is_not_taken_for_a_past_prompt(profile):
     # "❯ 1. Red" sits at column 0 like a past prompt; the whole dialog must still be read.
-    screen = edit("63-ask-user-question-menu",
-                  "Enter to select · ↑/↓ to navigate · Esc to cancel", "")
+    screen = edit(
+        "63-ask-user-question-menu", "Enter to select · ↑/↓ to navigate · Esc to cancel", ""
+    )
 
     assert str(classify(screen, profile)) == "dialog question"
 
@@ -116,15 +119,23 @@ def without_footer(name: str) -> str:
     return "\n".join(lines)
 
 
-@pytest.mark.parametrize("name", ["h07b-busy-with-task-list", "h09a-busy-subagent-running-5s",
-                                  "14-busy-streaming-4s", "08a-after-send-text-enter-0.15s"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "h07b-busy-with-task-list",
+        "h09a-busy-subagent-running-5s",
+        "14-busy-streaming-4s",
+        "08a-after-send-text-enter-0.15s",
+    ],
+)
 def test_spinner_line_far_above_the_box_means_busy_without_the_footer(profile, name):
     assert classify(without_footer(name), profile).cls == "busy"
 
 
 def test_running_tool_means_busy_without_spinner_or_footer(profile):
     screen = without_footer("h05c-busy-bash-sleep-5s").replace(
-        "✻ Composing… (4s · ↓ 23 tokens)", "")
+        "✻ Composing… (4s · ↓ 23 tokens)", ""
+    )
 
     assert classify(screen, profile).cls == "busy"
 
@@ -148,7 +159,8 @@ def test_a_finished_spinner_summary_is_not_busy(profile):
 
 def test_footer_wrapped_in_a_narrow_pane_still_says_busy(profile):
     screen = captures.narrow(without_footer("34-bypass-busy"), width=60).replace(
-        "* Ionizing… (1s · ↓ 6 tokens)", "")
+        "* Ionizing… (1s · ↓ 6 tokens)", ""
+    )
     screen += "\n  ⏵⏵ bypass permissions on (shift+tab to cycle) · esc to\n  interrupt"
 
     assert classify(screen, profile).cls == "busy"
@@ -157,15 +169,19 @@ def test_footer_wrapped_in_a_narrow_pane_still_says_busy(profile):
 def test_spinner_line_wrapped_before_its_ellipsis_is_busy(profile):
     screen = without_footer("h07b-busy-with-task-list").replace(
         "✶ Fixing the parser… (3s · ↓ 16 tokens)",
-        "✶ Fixing the parser and the lexer and the docs and\nthe tests… (3s · ↓ 16 tokens)")
+        "✶ Fixing the parser and the lexer and the docs and\nthe tests… (3s · ↓ 16 tokens)",
+    )
 
     assert classify(screen, profile).cls == "busy"
 
 
-@pytest.mark.parametrize("summary", [
-    "✻ Worked for 12s · 1 shell still running",
-    "● Waiting for 1 background agent to finish",
-])
+@pytest.mark.parametrize(
+    "summary",
+    [
+        "✻ Worked for 12s · 1 shell still running",
+        "● Waiting for 1 background agent to finish",
+    ],
+)
 def test_work_left_running_in_the_background_is_busy(profile, summary):
     screen = edit("15-idle-after-slow-answer", "✻ Worked for 25s", summary)
 
@@ -208,11 +224,14 @@ def with_box_text(plain_text: str, ansi_text: str) -> tuple[str, str]:
     return plain, ansi.replace(old, "\x1b[39m❯\u00a0" + ansi_text, 1)
 
 
-@pytest.mark.parametrize("styled", [
-    "\x1b[7mA\x1b[0m\x1b[2msk about this codebase\x1b[0m",
-    "\x1b[7mA\x1b[0m\x1b[38;5;246msk about this codebase\x1b[39m",
-    "\x1b[90mAsk about this codebase\x1b[39m",
-])
+@pytest.mark.parametrize(
+    "styled",
+    [
+        "\x1b[7mA\x1b[0m\x1b[2msk about this codebase\x1b[0m",
+        "\x1b[7mA\x1b[0m\x1b[38;5;246msk about this codebase\x1b[39m",
+        "\x1b[90mAsk about this codebase\x1b[39m",
+    ],
+)
 def test_dim_placeholder_in_the_box_is_idle(profile, styled):
     plain, ansi = with_box_text("Ask about this codebase", styled)
 
@@ -222,8 +241,7 @@ def test_dim_placeholder_in_the_box_is_idle(profile, styled):
 
 
 def test_normal_text_in_the_box_is_a_draft_even_with_a_dim_cursor_neighbour(profile):
-    plain, ansi = with_box_text("Ask about this codebase",
-                                "Ask about this codebase\x1b[7m \x1b[0m")
+    plain, ansi = with_box_text("Ask about this codebase", "Ask about this codebase\x1b[7m \x1b[0m")
 
     reading = classify(plain, profile, ansi=ansi)
 
@@ -253,8 +271,11 @@ def test_session_limit_is_idle_with_the_reset_time(profile):
 
 
 def test_weekly_limit_reset_with_a_date_and_a_time_zone(profile):
-    screen = edit("h11a-sub429-session-limit-max", "session limit · resets 6:20pm (UTC)",
-                  "weekly limit · resets Dec 6, 4:04pm (Europe/Berlin)")
+    screen = edit(
+        "h11a-sub429-session-limit-max",
+        "session limit · resets 6:20pm (UTC)",
+        "weekly limit · resets Dec 6, 4:04pm (Europe/Berlin)",
+    )
 
     reading = classify(screen, profile, now=utc("2026-12-03T15:00:00"))
 
@@ -292,11 +313,14 @@ def test_old_not_logged_in_line_of_an_earlier_turn_is_not_a_login_problem(profil
     assert str(classify(captures.text("48-login-cancelled"), profile)) == "idle"
 
 
-@pytest.mark.parametrize("fields", [
-    {"dead": True},
-    {"current_command": "bash"},
-    {"current_command": "/usr/bin/zsh"},
-])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"dead": True},
+        {"current_command": "bash"},
+        {"current_command": "/usr/bin/zsh"},
+    ],
+)
 def test_what_tmux_knows_comes_before_the_text(profile, fields):
     screen = captures.text("h07b-busy-with-task-list")
 

@@ -21,10 +21,16 @@ def test_claude_code_launch_settings():
 
     assert profile.command == ["claude", "--dangerously-skip-permissions"]
     assert "--continue" in profile.resume_command
-    assert profile.env == {"DISABLE_AUTOUPDATER": "1",
-                           "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"}
-    assert profile.pass_env == ["ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL",
-                                "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN"]
+    assert profile.env == {
+        "DISABLE_AUTOUPDATER": "1",
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+    }
+    assert profile.pass_env == [
+        "ANTHROPIC_API_KEY",
+        "ANTHROPIC_BASE_URL",
+        "ANTHROPIC_AUTH_TOKEN",
+        "CLAUDE_CODE_OAUTH_TOKEN",
+    ]
     assert profile.setup == "claude-code"
     assert profile.keys == {"submit": "Enter", "clear": "C-u", "interrupt": "Escape"}
     assert profile.permission_accept_keys == ["Enter"]
@@ -35,8 +41,11 @@ def test_loading_is_cached():
 
 
 def test_extends_keeps_the_parents_screen_rules_and_replaces_the_command(tmp_path):
-    path = write(tmp_path, "mine.yaml",
-                 "extends: claude-code\ncommand: [my-agent, --fast]\nenv: {EXTRA: '1'}\n")
+    path = write(
+        tmp_path,
+        "mine.yaml",
+        "extends: claude-code\ncommand: [my-agent, --fast]\nenv: {EXTRA: '1'}\n",
+    )
 
     profile = load_profile(str(path))
 
@@ -49,12 +58,16 @@ def test_extends_keeps_the_parents_screen_rules_and_replaces_the_command(tmp_pat
 
 
 def test_extra_rules_come_before_the_inherited_ones(tmp_path):
-    path = write(tmp_path, "strict.yaml", """\
+    path = write(
+        tmp_path,
+        "strict.yaml",
+        """\
 extends: claude-code
 extra_rules:
   - {class: dialog, detail: workspace, region: dialog, pattern: 'Accessing workspace:'}
 dialog_keys: {workspace: [Escape]}
-""")
+""",
+    )
 
     profile = load_profile(str(path))
 
@@ -84,19 +97,22 @@ def test_profile_edited_on_disk_is_read_again(tmp_path):
     assert load_profile(str(path)).command == ["two", "words"]
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    ("command: [x]\nscren: {}\n", "unknown key 'scren'"),
-    ("screen: {input: '^> '}\n", "unknown key screen.input"),
-    ("rules:\n  - {class: sleepy, pattern: 'x'}\n", "rules[0].class must be one of"),
-    ("rules:\n  - {class: busy, region: middle, pattern: 'x'}\n", "rules[0].region"),
-    ("rules:\n  - {class: busy, pattern: '(unclosed'}\n", "rules[0].pattern is not a valid"),
-    ("rules:\n  - {class: busy}\n", "rules[0] needs a pattern"),
-    ("rules:\n  - {class: idle, when: sometimes, pattern: x}\n", "rules[0].when"),
-    ("command: [x]\n  bad: indentation\n", "not valid YAML"),
-    ("- just\n- a list\n", "must be a mapping"),
-    ("pass_env: HOME\n", "pass_env must be a list of strings"),
-    ("extends: nowhere-to-be-found\n", "there is no such profile"),
-])
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("command: [x]\nscren: {}\n", "unknown key 'scren'"),
+        ("screen: {input: '^> '}\n", "unknown key screen.input"),
+        ("rules:\n  - {class: sleepy, pattern: 'x'}\n", "rules[0].class must be one of"),
+        ("rules:\n  - {class: busy, region: middle, pattern: 'x'}\n", "rules[0].region"),
+        ("rules:\n  - {class: busy, pattern: '(unclosed'}\n", "rules[0].pattern is not a valid"),
+        ("rules:\n  - {class: busy}\n", "rules[0] needs a pattern"),
+        ("rules:\n  - {class: idle, when: sometimes, pattern: x}\n", "rules[0].when"),
+        ("command: [x]\n  bad: indentation\n", "not valid YAML"),
+        ("- just\n- a list\n", "must be a mapping"),
+        ("pass_env: HOME\n", "pass_env must be a list of strings"),
+        ("extends: nowhere-to-be-found\n", "there is no such profile"),
+    ],
+)
 def test_bad_profiles_name_the_file_and_the_problem(tmp_path, body, message):
     path = write(tmp_path, "bad.yaml", body)
 

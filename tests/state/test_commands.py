@@ -20,8 +20,12 @@ from tests.state.conftest import commits
 def controller(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_DIR")}
     return subprocess.run(
-        [sys.executable, "-m", "controller", *args], cwd=cwd, env=env,
-        capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "controller", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -44,8 +48,9 @@ def test_status_lists_every_file_and_never_writes(tmp_path, hand_made):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].split()[:3] == ["ISSUE", "STATE", "SINCE"]
-    assert any(line.startswith("#7 ") and "working" in line and "Crash: on start" in line
-               for line in lines)
+    assert any(
+        line.startswith("#7 ") and "working" in line and "Crash: on start" in line for line in lines
+    )
     assert any(line.startswith("#8 ") and "INVALID" in line for line in lines)
     assert any("issue-8.yaml line 2: unknown state 'wroking'" in line for line in lines)
     assert any("issue-9.yaml line" in line and "not valid YAML" in line for line in lines)
@@ -82,8 +87,14 @@ def test_state_dir_comes_from_the_configuration(tmp_path, hand_made):
 
 def test_force_then_history(tmp_path, hand_made):
     result = controller(
-        tmp_path, "--state-dir", str(hand_made), "force", "7", "stalled",
-        "--reason", "waiting for review",
+        tmp_path,
+        "--state-dir",
+        str(hand_made),
+        "force",
+        "7",
+        "stalled",
+        "--reason",
+        "waiting for review",
     )
     assert result.returncode == 0, result.stderr
     assert "#7 working -> stalled (forced): waiting for review" in result.stdout
@@ -121,8 +132,9 @@ def test_force_refuses_an_unknown_state_and_a_missing_file(tmp_path, hand_made):
 
 @pytest.mark.parametrize("reason", ["", "   "])
 def test_force_with_an_empty_reason_records_the_default(tmp_path, hand_made, reason):
-    result = controller(tmp_path, "--state-dir", str(hand_made), "force", "7", "closed",
-                        "--reason", reason)
+    result = controller(
+        tmp_path, "--state-dir", str(hand_made), "force", "7", "closed", "--reason", reason
+    )
     assert result.returncode == 0, result.stderr
     assert "#7 working -> closed (forced): forced by hand" in result.stdout
     assert "reason: forced by hand\n" in (hand_made / "issue-7.yaml").read_text()
@@ -131,10 +143,17 @@ def test_force_with_an_empty_reason_records_the_default(tmp_path, hand_made, rea
     ]
 
 
-@pytest.mark.parametrize("args", [
-    ["force", "0", "closed"], ["force", "--", "-3", "closed"], ["force", "-3", "closed"],
-    ["force", "seven", "closed"], ["force", "7.0", "closed"], ["history", "0"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["force", "0", "closed"],
+        ["force", "--", "-3", "closed"],
+        ["force", "-3", "closed"],
+        ["force", "seven", "closed"],
+        ["force", "7.0", "closed"],
+        ["history", "0"],
+    ],
+)
 def test_an_issue_number_must_be_a_whole_number_from_one_up(tmp_path, hand_made, args):
     before = {p.name: p.read_bytes() for p in hand_made.iterdir() if p.is_file()}
     result = controller(tmp_path, "--state-dir", str(hand_made), *args)
@@ -177,8 +196,9 @@ def test_history_of_a_symbolic_link_says_what_status_says(tmp_path, hand_made):
 
 def test_history_columns_line_up(tmp_path, hand_made):
     for state, reason in [("pr-open", "first"), ("discovered", "second"), ("closed", "third")]:
-        result = controller(tmp_path, "--state-dir", str(hand_made), "force", "7", state,
-                            "--reason", reason)
+        result = controller(
+            tmp_path, "--state-dir", str(hand_made), "force", "7", state, "--reason", reason
+        )
         assert result.returncode == 0, result.stderr
     result = controller(tmp_path, "--state-dir", str(hand_made), "history", "7")
     lines = result.stdout.splitlines()
@@ -190,18 +210,29 @@ def test_history_columns_line_up(tmp_path, hand_made):
 
 def test_status_shows_each_error_and_who_needs_a_person(tmp_path, hand_made):
     (hand_made / "issue-3.yaml").write_text(
-        "issue: 3\nstate: stalled\ntitle: Slugs\n"
-        "error: nudge budget spent (5/5); needs a person\n")
+        "issue: 3\nstate: stalled\ntitle: Slugs\nerror: nudge budget spent (5/5); needs a person\n"
+    )
     (hand_made / "issue-4.yaml").write_text(
         "issue: 4\nstate: working\ntitle: Median\nerror: " + "git push failed " * 10 + "\n"
-        "retry_at: 2026-12-03T16:00:00Z\n")
+        "retry_at: 2026-12-03T16:00:00Z\n"
+    )
     (hand_made / "issue-5.yaml").write_text(
-        "issue: 5\nstate: closed\nerror: 'worktree kept: unpushed commits'\n")
+        "issue: 5\nstate: closed\nerror: 'worktree kept: unpushed commits'\n"
+    )
     result = controller(tmp_path, "--state-dir", str(hand_made), "status")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["ISSUE", "STATE", "SINCE", "BRANCH", "SESSION", "PR", "CI",
-                                "ERROR", "TITLE"]
+    assert lines[0].split() == [
+        "ISSUE",
+        "STATE",
+        "SINCE",
+        "BRANCH",
+        "SESSION",
+        "PR",
+        "CI",
+        "ERROR",
+        "TITLE",
+    ]
     row = {line.split()[0]: line for line in lines[1:] if line.startswith("#")}
     assert "nudge budget spent (5/5); needs a person" in row["#3"]
     assert row["#3"].rstrip().endswith("Slugs")
@@ -211,8 +242,12 @@ def test_status_shows_each_error_and_who_needs_a_person(tmp_path, hand_made):
     assert "worktree kept" in row["#5"]
     assert lines[-1].startswith("needs a person: #3, #8, #9 ")
 
-    rows = {r["issue"]: r for r in json.loads(controller(
-        tmp_path, "--state-dir", str(hand_made), "status", "--json").stdout)}
+    rows = {
+        r["issue"]: r
+        for r in json.loads(
+            controller(tmp_path, "--state-dir", str(hand_made), "status", "--json").stdout
+        )
+    }
     assert rows[4]["error"] == ("git push failed " * 10).strip()
     assert rows[4]["retry_at"] == "2026-12-03T16:00:00Z"
     assert [n for n, r in sorted(rows.items()) if r["needs_person"]] == [3, 8, 9]
@@ -224,8 +259,7 @@ def test_the_demo_stops_for_the_issues_status_says_need_a_person(tmp_path):
     files = {
         3: "state: stalled\nerror: nudge budget spent (5/5); needs a person\n",
         4: "state: stalled\nerror: needs a login; a person must sign the agent in\n",
-        5: "state: working\nerror: 'nudge failed: not submitted'\n"
-           "retry_at: 2026-12-03T16:00:00Z\n",
+        5: "state: working\nerror: 'nudge failed: not submitted'\nretry_at: 2026-12-03T16:00:00Z\n",
         6: "state: closed\nerror: 'worktree kept: unpushed commits'\n",
         7: "state: working\n",
     }
@@ -246,8 +280,12 @@ def test_status_names_files_that_look_like_state_files_but_are_not_read(tmp_path
     for name in ("issue-027.yaml", "issue-0.yaml", "issue-8.yml", "Issue-9.yaml"):
         (state / name).write_text("issue: 1\nstate: discovered\n")
     (state / "notes.yaml").write_text("mine\n")
-    result = subprocess.run([sys.executable, "-m", "controller", "--state-dir", str(state),
-                             "status"], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "controller", "--state-dir", str(state), "status"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     ignored = [x for x in result.stdout.splitlines() if x.startswith("ignored: ")]
     assert len(ignored) == 4, result.stdout

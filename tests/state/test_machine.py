@@ -15,7 +15,13 @@ EDGE_PAIRS = {(source, dest) for source, dest, _ in EDGES}
 
 def test_states_are_spelled_as_designed():
     assert STATES == (
-        "discovered", "worktree", "spawned", "working", "stalled", "pr-open", "ci-green",
+        "discovered",
+        "worktree",
+        "spawned",
+        "working",
+        "stalled",
+        "pr-open",
+        "ci-green",
         "closed",
     )
 
@@ -59,13 +65,25 @@ def test_only_the_table_edges_exist():
 
 def test_the_edges_the_issue_and_the_reconciler_need_are_there():
     required = {
-        ("discovered", "worktree"), ("worktree", "spawned"), ("spawned", "working"),
-        ("working", "stalled"), ("stalled", "working"), ("working", "pr-open"),
-        ("stalled", "pr-open"), ("pr-open", "ci-green"), ("ci-green", "pr-open"),
-        ("pr-open", "working"), ("spawned", "worktree"), ("working", "worktree"),
-        ("stalled", "worktree"), ("closed", "discovered"),
-        ("pr-open", "worktree"), ("ci-green", "worktree"), ("ci-green", "working"),
-        ("spawned", "stalled"), ("spawned", "pr-open"),
+        ("discovered", "worktree"),
+        ("worktree", "spawned"),
+        ("spawned", "working"),
+        ("working", "stalled"),
+        ("stalled", "working"),
+        ("working", "pr-open"),
+        ("stalled", "pr-open"),
+        ("pr-open", "ci-green"),
+        ("ci-green", "pr-open"),
+        ("pr-open", "working"),
+        ("spawned", "worktree"),
+        ("working", "worktree"),
+        ("stalled", "worktree"),
+        ("closed", "discovered"),
+        ("pr-open", "worktree"),
+        ("ci-green", "worktree"),
+        ("ci-green", "working"),
+        ("spawned", "stalled"),
+        ("spawned", "pr-open"),
     }
     required |= {(state, "closed") for state in STATES if state != "closed"}
     assert required == EDGE_PAIRS

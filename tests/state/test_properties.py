@@ -51,8 +51,9 @@ def _check(store: Store, broken: dict[int, str], expected_commits: int) -> None:
 @settings(max_examples=25, deadline=None)
 @given(steps)
 # A broken file restored to exactly what the store last recorded: nothing changed.
-@example([("hand_state", 7, "discovered"), ("hand_break", 7, "[oops"),
-          ("hand_state", 7, "discovered")])
+@example(
+    [("hand_state", 7, "discovered"), ("hand_break", 7, "[oops"), ("hand_state", 7, "discovered")]
+)
 # A hand edit back to the last committed text after an (uncommitted) update.
 @example([("hand_state", 7, "discovered"), ("update", 7, 3), ("hand_state", 7, "discovered")])
 def test_random_sequences_never_tear_a_file_or_touch_another(sequence):
@@ -127,7 +128,7 @@ def test_random_sequences_never_tear_a_file_or_touch_another(sequence):
                     committed[issue] = recorded[issue]
 
             _check(store, broken, expected)
-            new = commits(store.state_dir)[len(before):]
+            new = commits(store.state_dir)[len(before) :]
             assert all(files == [f"issue-{issue}.yaml"] for _, files in new)
 
         assert [e.issue for e in store.hand_edits()] == []

@@ -18,8 +18,15 @@ from controller.store import Store
 
 def reconciler(tmp_path) -> Reconciler:
     store = Store.open(tmp_path / "state")
-    return Reconciler(config.from_mapping({}), store, None, None, None,
-                      screens.load_profile("generic"), settle=False)
+    return Reconciler(
+        config.from_mapping({}),
+        store,
+        None,
+        None,
+        None,
+        screens.load_profile("generic"),
+        settle=False,
+    )
 
 
 def test_a_note_without_a_side_effect_keeps_the_failure_count(tmp_path):
@@ -35,10 +42,13 @@ def test_a_note_without_a_side_effect_keeps_the_failure_count(tmp_path):
     assert done.state == "spawned" and done.attempts == 0 and done.retry_at is None
 
 
-@pytest.mark.parametrize(("action", "why"), [
-    ("nudge", "the prompt was not submitted"),
-    ("ensure_worktree", "git worktree add: could not lock config file"),
-])
+@pytest.mark.parametrize(
+    ("action", "why"),
+    [
+        ("nudge", "the prompt was not submitted"),
+        ("ensure_worktree", "git worktree add: could not lock config file"),
+    ],
+)
 def test_a_retried_step_that_succeeds_clears_its_error(tmp_path, action, why):
     rec = reconciler(tmp_path)
     rec.store.create(Record(issue=7, state="discovered"), "open issue")
@@ -63,11 +73,13 @@ def test_a_retried_step_that_succeeds_clears_its_error(tmp_path, action, why):
 def test_a_retried_step_that_succeeds_keeps_an_error_of_its_own(tmp_path):
     rec = reconciler(tmp_path)
     rec.store.create(Record(issue=7, state="discovered"), "open issue")
-    failed = rec.store.update(7, error="comment failed: 502", attempts=1,
-                              retry_at="2026-12-03T12:00:00Z")
+    failed = rec.store.update(
+        7, error="comment failed: 502", attempts=1, retry_at="2026-12-03T12:00:00Z"
+    )
     message = "checks failed 4 times (limit 3); left for a person"
-    done = rec._record(failed, Step(reason=message, action="comment",
-                                    fields={"error": message}), {})
+    done = rec._record(
+        failed, Step(reason=message, action="comment", fields={"error": message}), {}
+    )
     assert (done.error, done.retry_at, done.attempts) == (message, None, 0)
     assert needs_person(done)
 
@@ -78,8 +90,7 @@ def test_giving_up_is_logged_and_is_one_commit_in_the_audit_trail(tmp_path, capl
     record = rec.store.transition(7, "worktree", "ready")
     message = "respawn budget spent (0 started, 3 failed to start, limit 3); needs a person"
     with caplog.at_level("WARNING", logger="controller.reconcile"):
-        rec._record(record, Step(reason=message, fields={"error": message, "retry_at": None}),
-                    {})
+        rec._record(record, Step(reason=message, fields={"error": message, "retry_at": None}), {})
     assert f"#7 worktree: {message}" in caplog.text
     assert rec.store.history(7)[-1].dest == "worktree"
     log = git_log(rec.store.state_dir)
@@ -92,20 +103,25 @@ def test_cleaning_up_a_closed_issue_leaves_the_audit_repository_clean(tmp_path):
     rec.store.create(Record(issue=7, state="discovered"), "open issue")
     rec.store.transition(7, "worktree", "ready", worktree="/w/7", session="worker-7")
     record = rec.store.force(7, "closed", "done by hand")
-    rec._record(record, Step(reason="agent stopped, worktree removed", action="cleanup"),
-                {"session": None, "pane": None, "pane_since": None, "worktree": None})
+    rec._record(
+        record,
+        Step(reason="agent stopped, worktree removed", action="cleanup"),
+        {"session": None, "pane": None, "pane_since": None, "worktree": None},
+    )
     assert git_status(rec.store.state_dir) == ""
     assert git_log(rec.store.state_dir)[0] == "#7 closed: agent stopped, worktree removed"
 
 
 def git_log(folder) -> list[str]:
-    return subprocess.run(["git", "log", "--format=%s"], cwd=folder, capture_output=True,
-                          text=True).stdout.splitlines()
+    return subprocess.run(
+        ["git", "log", "--format=%s"], cwd=folder, capture_output=True, text=True
+    ).stdout.splitlines()
 
 
 def git_status(folder) -> str:
-    return subprocess.run(["git", "status", "--porcelain", "--", "."], cwd=folder,
-                          capture_output=True, text=True).stdout.strip()
+    return subprocess.run(
+        ["git", "status", "--porcelain", "--", "."], cwd=folder, capture_output=True, text=True
+    ).stdout.strip()
 
 
 class _Removal:

@@ -27,8 +27,17 @@ def test_the_minimal_file_is_two_keys_and_stays_two_keys():
 
 def test_keys_are_written_in_the_fixed_order():
     record = Record(
-        7, "pr-open", title="t", since="2026-12-03T16:00:00Z", reason="r", forced=True,
-        pr=3, ci="failure", ci_failed=["lint"], nudges=2, updated="2026-12-03T16:01:00Z",
+        7,
+        "pr-open",
+        title="t",
+        since="2026-12-03T16:00:00Z",
+        reason="r",
+        forced=True,
+        pr=3,
+        ci="failure",
+        ci_failed=["lint"],
+        nudges=2,
+        updated="2026-12-03T16:01:00Z",
     )
     keys = [line.split(":")[0] for line in record.to_yaml().splitlines() if ":" in line]
     assert keys == [name for name in FIELD_NAMES if name in keys]
@@ -85,7 +94,8 @@ def test_a_file_over_the_size_limit_is_refused():
 def test_hand_written_values_are_read_kindly():
     record = Record.from_yaml(
         "issue: 7\nstate: working\nsince: 2026-12-03 17:00:00+01:00\nbranch: 1234\n"
-        "pr: null\nnudges: null\n", PATH,
+        "pr: null\nnudges: null\n",
+        PATH,
     )
     assert record.since == "2026-12-03T16:00:00Z"
     assert record.branch == "1234"

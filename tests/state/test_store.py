@@ -73,7 +73,8 @@ def test_force_goes_anywhere_and_says_so(store):
     record = store.load(7)
     assert record.state == "ci-green" and record.forced and record.reason == "checked by hand"
     assert commits(store.state_dir)[-1] == (
-        "#7 discovered -> ci-green (forced): checked by hand", ["issue-7.yaml"]
+        "#7 discovered -> ci-green (forced): checked by hand",
+        ["issue-7.yaml"],
     )
     store.transition(7, "pr-open", "new head", now=NOW + 2)
     assert store.load(7).forced is False
@@ -127,7 +128,8 @@ def test_a_hand_edited_state_is_a_forced_transition(store):
     assert accepted.since == "2026-12-03T16:00:09Z"
     assert store.load(7) == accepted
     assert commits(store.state_dir)[-1] == (
-        "#7 worktree -> closed (forced): forced by hand", ["issue-7.yaml"]
+        "#7 worktree -> closed (forced): forced by hand",
+        ["issue-7.yaml"],
     )
     assert store.hand_edits() == []
 
@@ -299,7 +301,8 @@ def test_a_crash_before_the_rename_leaves_the_old_file_whole(store):
     assert reopened.hand_edits() == []
     reopened.transition(7, "worktree", "ready")
     assert [s for s, _ in commits(store.state_dir)] == [
-        "#7 new -> discovered: found on GitHub", "#7 discovered -> worktree: ready",
+        "#7 new -> discovered: found on GitHub",
+        "#7 discovered -> worktree: ready",
     ]
 
 
@@ -312,7 +315,8 @@ def test_a_crash_between_the_file_and_the_commit_is_finished_on_restart(store):
     reopened = Store.open(store.state_dir)
     assert reopened.hand_edits() == []
     assert commits(store.state_dir)[-1] == (
-        "#7 discovered -> worktree: branch ready", ["issue-7.yaml"]
+        "#7 discovered -> worktree: branch ready",
+        ["issue-7.yaml"],
     )
     assert reopened.history(7)[-1].at == "2026-12-03T16:01:00Z"
     assert git(store.state_dir, "status", "--porcelain") == ""
@@ -394,7 +398,8 @@ def test_audit_commits_leave_the_users_staged_changes_alone(tmp_path):
     audit = commits(outer)[1:]
     assert [files for _, files in audit] == [["state/issue-7.yaml"]] * 3
     assert git(outer, "diff", "--cached", "--name-only").splitlines() == [
-        "README.md", "notes.txt",
+        "README.md",
+        "notes.txt",
     ]
     assert git(outer, "show", "HEAD:README.md") == "one"
     status = git(outer, "status", "--porcelain").splitlines()
@@ -416,7 +421,9 @@ with Store(sys.argv[1]).lock():
 def test_the_lock_names_its_holder(store):
     holder = subprocess.Popen(
         [sys.executable, "-c", _HOLD_LOCK, str(store.state_dir)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "held"
@@ -426,7 +433,8 @@ def test_the_lock_names_its_holder(store):
         # Just the fact; what to do (stop it, --wait) is for the command to say.
         assert re.fullmatch(
             rf"{re.escape(str(store.state_dir))}: held by another controller "
-            rf"\(pid {holder.pid}, running since 20\S+Z\)", str(held.value)
+            rf"\(pid {holder.pid}, running since 20\S+Z\)",
+            str(held.value),
         )
     finally:
         holder.stdin.close()
@@ -438,8 +446,7 @@ def test_the_lock_names_its_holder(store):
     wait_for(lambda: holder.returncode is not None)
 
 
-def test_a_hand_edit_saved_between_the_listing_and_the_read_is_taken_whole(store,
-                                                                          monkeypatch):
+def test_a_hand_edit_saved_between_the_listing_and_the_read_is_taken_whole(store, monkeypatch):
     new_issue(store, state="discovered")
     store.transition(7, "worktree", "branch and worktree ready")
     path = store.path(7)
@@ -457,7 +464,8 @@ def test_a_hand_edit_saved_between_the_listing_and_the_read_is_taken_whole(store
     record = store.accept(edit)
     assert record.state == "closed" and record.forced
     assert commits(store.state_dir)[-1] == (
-        "#7 worktree -> closed (forced): forced by hand", ["issue-7.yaml"]
+        "#7 worktree -> closed (forced): forced by hand",
+        ["issue-7.yaml"],
     )
 
 
@@ -507,7 +515,8 @@ def test_a_deleted_file_is_restored_as_last_written_also_after_a_restart(store):
 
 
 def test_a_file_written_while_its_deleted_one_is_put_back_is_kept_and_others_restored(
-        store, caplog):
+    store, caplog
+):
     for issue in (3, 7):
         new_issue(store, issue)
         store.transition(issue, "worktree", "ready", branch=f"fix/{issue}")
@@ -529,8 +538,8 @@ def test_a_file_written_while_its_deleted_one_is_put_back_is_kept_and_others_res
     assert store.load(7).branch == "fix/7"
     assert store.path(3).read_text() == theirs
     assert [r.getMessage() for r in caplog.records] == [
-        f"#3 deleted state file not restored: {store.path(3)}: already exists; it was "
-        "left as it is"]
+        f"#3 deleted state file not restored: {store.path(3)}: already exists; it was left as it is"
+    ]
     (edit,) = store.hand_edits()  # theirs is a hand edit, recorded by the next pass
     assert edit.issue == 3 and edit.after.branch is None
 
@@ -553,8 +562,14 @@ def test_forcing_a_state_gives_fresh_budgets(store):
     store.transition(7, "worktree", "ready", branch="fix/7")
     store.transition(7, "spawned", "started", spawns=3, attempts=2)
     store.transition(7, "working", "busy")
-    store.transition(7, "stalled", "idle", nudges=5, ci_failures=1,
-                     error="nudge budget spent (5/5); needs a person")
+    store.transition(
+        7,
+        "stalled",
+        "idle",
+        nudges=5,
+        ci_failures=1,
+        error="nudge budget spent (5/5); needs a person",
+    )
     forced = store.force(7, "spawned", "try again")
     assert (forced.nudges, forced.spawns, forced.attempts, forced.ci_failures) == (0, 0, 0, 0)
     assert forced.error is None and forced.retry_at is None
@@ -568,8 +583,9 @@ def test_a_hand_edited_state_resets_the_budgets_the_person_left_alone(store):
     store.transition(7, "working", "busy")
     store.transition(7, "stalled", "idle", nudges=5, error="nudge budget spent; needs a person")
     text = store.path(7).read_text()
-    store.path(7).write_text(text.replace("state: stalled", "state: spawned")
-                             .replace("spawns: 3", "spawns: 1"))
+    store.path(7).write_text(
+        text.replace("state: stalled", "state: spawned").replace("spawns: 3", "spawns: 1")
+    )
     (edit,) = store.hand_edits()
     record = store.accept(edit)
     assert record.state == "spawned" and record.forced
@@ -602,9 +618,10 @@ def test_a_project_that_ignores_its_state_folder_keeps_its_history_clean(tmp_pat
     assert git(project, "status", "--porcelain") == ""
     assert (project / "state" / ".git").is_dir()
     assert [s for s, _ in commits(project / "state")] == [
-        "#7 new -> discovered: found on GitHub", "#7 discovered -> worktree: ready"]
-    assert [e.dest for e in Store.open(project / "state").history(7)] == \
-        ["discovered", "worktree"]
+        "#7 new -> discovered: found on GitHub",
+        "#7 discovered -> worktree: ready",
+    ]
+    assert [e.dest for e in Store.open(project / "state").history(7)] == ["discovered", "worktree"]
 
 
 def test_a_project_that_tracks_its_state_folder_gets_the_commits(tmp_path):
@@ -613,7 +630,9 @@ def test_a_project_that_tracks_its_state_folder_gets_the_commits(tmp_path):
     new_issue(store)
     assert not (project / "state" / ".git").exists()
     assert git(project, "log", "--format=%s").splitlines() == [
-        "#7 new -> discovered: found on GitHub", "start"]
+        "#7 new -> discovered: found on GitHub",
+        "start",
+    ]
 
 
 @pytest.mark.parametrize("how", ["committed before the rule", "added with -f"])
@@ -639,7 +658,10 @@ def test_a_project_that_ignores_but_tracks_its_state_files_keeps_the_commits(tmp
     # One audit trail, in the repository that already holds it; nothing left modified.
     assert not (project / "state" / ".git").exists()
     assert git(project, "log", "--format=%s").splitlines() == [
-        "#8 new -> discovered: found on GitHub", "#7 discovered -> worktree: ready", *before]
+        "#8 new -> discovered: found on GitHub",
+        "#7 discovered -> worktree: ready",
+        *before,
+    ]
     assert git(project, "status", "--porcelain") == ""
     assert [e.dest for e in Store.open(project / "state").history(7)][-1] == "worktree"
 

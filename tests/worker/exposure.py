@@ -47,19 +47,24 @@ def command_lines_holding(needle: str, below: Collection[int] | None = None) -> 
 
 
 def tmux_server_pid(socket: str) -> int | None:
-    shown = subprocess.run(["tmux", "-L", socket, "display-message", "-p", "#{pid}"],
-                           capture_output=True, text=True).stdout.strip()
+    shown = subprocess.run(
+        ["tmux", "-L", socket, "display-message", "-p", "#{pid}"], capture_output=True, text=True
+    ).stdout.strip()
     return int(shown) if shown.isdigit() else None
 
 
 def tmux_shows(socket: str) -> str:
     """Each pane's start command and every environment the tmux server keeps."""
-    def tmux(*args: str) -> str:
-        return subprocess.run(["tmux", "-L", socket, *args], capture_output=True, text=True,
-                              errors="backslashreplace").stdout
 
-    shown = [tmux("list-panes", "-a", "-F", "#{pane_start_command}"),
-             tmux("show-environment", "-g")]
+    def tmux(*args: str) -> str:
+        return subprocess.run(
+            ["tmux", "-L", socket, *args], capture_output=True, text=True, errors="backslashreplace"
+        ).stdout
+
+    shown = [
+        tmux("list-panes", "-a", "-F", "#{pane_start_command}"),
+        tmux("show-environment", "-g"),
+    ]
     for name in tmux("list-sessions", "-F", "#{session_name}").split():
         shown.append(tmux("show-environment", "-t", f"={name}"))
     return "\n".join(shown)

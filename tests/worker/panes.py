@@ -18,6 +18,7 @@ def wait_for_exit_status(sessions: Sessions, name: str, timeout: float = 10.0) -
     of the server ends. Another SIGCHLD makes it look again, as the tmux maintainers
     advise for this case.
     """
+
     def status() -> PaneInfo | None:
         pane = sessions.list()[name]
         if pane.dead and pane.dead_status is None:

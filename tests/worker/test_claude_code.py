@@ -60,8 +60,10 @@ def test_claude_code_starts_at_an_idle_prompt(tmux_socket, tmp_path, clone, fake
     home = tmp_path / "home"
     home.mkdir()
     environ = {
-        "PATH": f"{CLAUDE.parent}{os.pathsep}{os.environ['PATH']}", "HOME": str(home),
-        "LANG": "C.UTF-8", "ANTHROPIC_BASE_URL": fake_api,
+        "PATH": f"{CLAUDE.parent}{os.pathsep}{os.environ['PATH']}",
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
+        "ANTHROPIC_BASE_URL": fake_api,
         "ANTHROPIC_API_KEY": "sk-ant-api03-test-key-000000000000000000000000000000-AAAA",
     }
     profile = load_profile("claude-code")
@@ -69,8 +71,7 @@ def test_claude_code_starts_at_an_idle_prompt(tmux_socket, tmp_path, clone, fake
     sessions = Sessions(tmux_socket)
     with Worktrees(clone, tmp_path / "worktrees") as worktrees:
         worktree = worktrees.ensure(1)
-    command, env = agent_launch(profile, config, number=1, worktree=worktree.path,
-                                environ=environ)
+    command, env = agent_launch(profile, config, number=1, worktree=worktree.path, environ=environ)
     try:
         sessions.start("worker-1", worktree.path, command, env)
         started = time.monotonic()

@@ -19,8 +19,10 @@ ENV = {"PATH": os.environ["PATH"], "LANG": "C.UTF-8", "TERM": "xterm-256color"}
 
 
 def _long_prompt() -> str:
-    line = ("Fix \"quotes\" and 'single' ones, $(rm -rf /) and `id`, $HOME, \\n, "
-            "ünïcödé → ✓ 日本語 {braces} %s C-c Enter")
+    line = (
+        "Fix \"quotes\" and 'single' ones, $(rm -rf /) and `id`, $HOME, \\n, "
+        "ünïcödé → ✓ 日本語 {braces} %s C-c Enter"
+    )
     lines = [f"{i:03d} {line}" for i in range(25)]
     text = "\n".join(lines)
     return (text + "\n" + "x" * (3000 - len(text) - 1))[:3000]
@@ -70,8 +72,7 @@ def test_swallowed_enters_are_pressed_again(sessions, tmp_path):
 def test_enter_never_taken_is_an_error(sessions, tmp_path):
     log = _start(sessions, tmp_path, "--drop-enters", "99")
 
-    result = deliver(sessions, "worker-1", "short one", load_profile("claude-code"),
-                     max_enters=2)
+    result = deliver(sessions, "worker-1", "short one", load_profile("claude-code"), max_enters=2)
 
     assert not result.ok and result.enters == 2
     assert "stayed in the input box" in result.error

@@ -15,8 +15,13 @@ from controller.sessions import Sessions
 from tests.helpers import wait_for
 
 ENVIRON = {
-    "PATH": os.environ["PATH"], "HOME": "/home/someone", "LANG": "en_US.UTF-8",
-    "TERM": "screen", "GITHUB_TOKEN": "ghp_secret", "SECRET": "no", "WANTED": "yes",
+    "PATH": os.environ["PATH"],
+    "HOME": "/home/someone",
+    "LANG": "en_US.UTF-8",
+    "TERM": "screen",
+    "GITHUB_TOKEN": "ghp_secret",
+    "SECRET": "no",
+    "WANTED": "yes",
     "ANTHROPIC_API_KEY": "sk-ant-api03-0123456789abcdefghijKLMNOPQRSTUVWXYZ",
 }
 
@@ -26,17 +31,22 @@ def _config(**agent):
 
 
 def test_environment_holds_only_what_is_named(tmp_path):
-    profile = Profile(name="p", command=["agent", "--go"], env={"FROM_PROFILE": "1"},
-                      pass_env=["WANTED"])
+    profile = Profile(
+        name="p", command=["agent", "--go"], env={"FROM_PROFILE": "1"}, pass_env=["WANTED"]
+    )
     config = _config(env={"FROM_CONFIG": "2"}, pass_env=["ANTHROPIC_API_KEY", "GITHUB_TOKEN"])
 
-    command, env = agent_launch(profile, config, number=3, worktree=tmp_path / "w",
-                                environ=ENVIRON)
+    command, env = agent_launch(profile, config, number=3, worktree=tmp_path / "w", environ=ENVIRON)
 
     assert command == ["agent", "--go"]
     assert env == {
-        "PATH": ENVIRON["PATH"], "HOME": "/home/someone", "LANG": "en_US.UTF-8",
-        "TERM": "xterm-256color", "WANTED": "yes", "FROM_PROFILE": "1", "FROM_CONFIG": "2",
+        "PATH": ENVIRON["PATH"],
+        "HOME": "/home/someone",
+        "LANG": "en_US.UTF-8",
+        "TERM": "xterm-256color",
+        "WANTED": "yes",
+        "FROM_PROFILE": "1",
+        "FROM_CONFIG": "2",
         "ANTHROPIC_API_KEY": ENVIRON["ANTHROPIC_API_KEY"],
     }
 
@@ -50,16 +60,18 @@ def test_token_only_when_configured_and_command_override(tmp_path):
     assert command == ["other", "--flag", "two words"]
     assert env["GITHUB_TOKEN"] == env["GH_TOKEN"] == "ghp_secret"
     assert env["GITHUB_API_URL"] == "https://api.github.com"
-    resumed, _ = agent_launch(profile, _config(), number=3, worktree=tmp_path, resume=True,
-                              environ=ENVIRON)
+    resumed, _ = agent_launch(
+        profile, _config(), number=3, worktree=tmp_path, resume=True, environ=ENVIRON
+    )
     assert resumed == ["agent", "--continue"]
     with pytest.raises(LaunchError, match="GITHUB_TOKEN"):
         agent_launch(profile, config, number=3, worktree=tmp_path, environ={"PATH": "/bin"})
 
 
 def test_claude_code_preparer_writes_a_private_config(tmp_path):
-    profile = Profile(name="claude-code", command=["claude"], setup="claude-code",
-                      pass_env=["ANTHROPIC_API_KEY"])
+    profile = Profile(
+        name="claude-code", command=["claude"], setup="claude-code", pass_env=["ANTHROPIC_API_KEY"]
+    )
     worktree = tmp_path / "worktrees" / "issue-8"
 
     _, env = agent_launch(profile, _config(), number=8, worktree=worktree, environ=ENVIRON)
@@ -106,10 +118,12 @@ def test_agent_in_tmux_sees_only_its_environment(tmux_socket, tmp_path, monkeypa
 def test_a_token_read_elsewhere_reaches_the_agent_only_when_configured(tmp_path):
     profile = load_profile("generic")
     config = config_module.from_mapping({"agent": {"command": "sh"}})
-    _, quiet = agent_launch(profile, config, number=3, worktree=tmp_path, environ={},
-                            token="ghp_fromghcli")
+    _, quiet = agent_launch(
+        profile, config, number=3, worktree=tmp_path, environ={}, token="ghp_fromghcli"
+    )
     assert "GITHUB_TOKEN" not in quiet and "GH_TOKEN" not in quiet
     passing = config_module.replace(config, agent={"pass_github_token": True})
-    _, env = agent_launch(profile, passing, number=3, worktree=tmp_path, environ={},
-                          token="ghp_fromghcli")
+    _, env = agent_launch(
+        profile, passing, number=3, worktree=tmp_path, environ={}, token="ghp_fromghcli"
+    )
     assert env["GITHUB_TOKEN"] == env["GH_TOKEN"] == "ghp_fromghcli"

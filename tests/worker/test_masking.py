@@ -21,40 +21,56 @@ ANTHROPIC = "sk-ant-api03-" + "x9Y8" * 10
 AWS = "AKIA" + "Q" * 16
 
 
-@pytest.mark.parametrize(("text", "shown"), [
-    (f"export GITHUB_TOKEN={GITHUB}", "export GITHUB_TOKEN=***"),
-    (f"token {GITHUB} here", f"token {MASK} here"),
-    (f"using {GITHUB}.", f"using ghp_{MASK}."),
-    (f"pat: {FINE_GRAINED}", f"pat: github_pat_{MASK}"),
-    (f"ANTHROPIC_API_KEY={ANTHROPIC}", f"ANTHROPIC_API_KEY={MASK}"),
-    (f"key {ANTHROPIC} ok", f"key sk-ant-{MASK} ok"),
-    (f"id {AWS} end", f"id AKIA{MASK} end"),
-    ("curl -H 'Authorization: Bearer abc.def-ghi' x", f"curl -H 'Authorization: Bearer {MASK}' x"),
-    ("git clone https://bot:hunter2hunter2@example.com/o/r",
-     f"git clone https://bot:{MASK}@example.com/o/r"),
-    ("password = 'correcthorse battery'", f"password = '{MASK} battery'"),
-    ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn\nNzaC1\n-----END OPENSSH PRIVATE KEY-----\n$",
-     f"-----BEGIN OPENSSH PRIVATE KEY-----{MASK}\n$"),
-])
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        (f"export GITHUB_TOKEN={GITHUB}", "export GITHUB_TOKEN=***"),
+        (f"token {GITHUB} here", f"token {MASK} here"),
+        (f"using {GITHUB}.", f"using ghp_{MASK}."),
+        (f"pat: {FINE_GRAINED}", f"pat: github_pat_{MASK}"),
+        (f"ANTHROPIC_API_KEY={ANTHROPIC}", f"ANTHROPIC_API_KEY={MASK}"),
+        (f"key {ANTHROPIC} ok", f"key sk-ant-{MASK} ok"),
+        (f"id {AWS} end", f"id AKIA{MASK} end"),
+        (
+            "curl -H 'Authorization: Bearer abc.def-ghi' x",
+            f"curl -H 'Authorization: Bearer {MASK}' x",
+        ),
+        (
+            "git clone https://bot:hunter2hunter2@example.com/o/r",
+            f"git clone https://bot:{MASK}@example.com/o/r",
+        ),
+        ("password = 'correcthorse battery'", f"password = '{MASK} battery'"),
+        (
+            "-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn\nNzaC1\n"
+            "-----END OPENSSH PRIVATE KEY-----\n$",
+            f"-----BEGIN OPENSSH PRIVATE KEY-----{MASK}\n$",
+        ),
+    ],
+)
 def test_what_looks_like_a_credential_is_masked(text, shown):
     assert mask(text) == shown
 
 
-@pytest.mark.parametrize("text", [
-    "Tokens: 1234 · esc to interrupt",
-    "> fix the tokenizer: skip spaces",
-    "✻ Thinking… (12s · ↓ 340 tokens)",
-    "https://github.com/demo/textkit/pull/3",
-    "ok: sk-short and ghp_short stay",
-    "the password prompt is gone",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Tokens: 1234 · esc to interrupt",
+        "> fix the tokenizer: skip spaces",
+        "✻ Thinking… (12s · ↓ 340 tokens)",
+        "https://github.com/demo/textkit/pull/3",
+        "ok: sk-short and ghp_short stay",
+        "the password prompt is gone",
+    ],
+)
 def test_ordinary_agent_text_is_left_alone(text):
     assert mask(text) == text
 
 
 def test_a_known_secret_is_masked_whatever_its_shape():
-    assert mask("value Zq81-not-shaped-like-a-key end", ["Zq81-not-shaped-like-a-key"]) \
+    assert (
+        mask("value Zq81-not-shaped-like-a-key end", ["Zq81-not-shaped-like-a-key"])
         == f"value {MASK} end"
+    )
     # A value too short to be a secret would mask ordinary words.
     assert mask("the cat sat", ["cat"]) == "the cat sat"
 
@@ -70,9 +86,12 @@ def test_peek_masks_the_screen_and_raw_shows_it(tmux_socket, tmp_path):
 
     def peek(*extra: str) -> str:
         done = subprocess.run(
-            [sys.executable, "-m", "controller", "--config", str(config_path), "peek", "4",
-             *extra], capture_output=True, text=True, timeout=60,
-            cwd=Path(__file__).resolve().parents[2])
+            [sys.executable, "-m", "controller", "--config", str(config_path), "peek", "4", *extra],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=Path(__file__).resolve().parents[2],
+        )
         assert done.returncode == 0, done.stderr
         return done.stdout
 

@@ -34,21 +34,26 @@ def _running(pid: int, name: str) -> int | None:
     return None
 
 
-def test_an_agent_under_a_shell_is_seen_until_it_dies_and_the_shell_stays(tmux_socket,
-                                                                          tmp_path):
+def test_an_agent_under_a_shell_is_seen_until_it_dies_and_the_shell_stays(tmux_socket, tmp_path):
     sessions = Sessions(tmux_socket, width=80, height=10)
     env = {"PATH": os.environ["PATH"], "PS1": "$ ", "HOME": str(tmp_path)}
     sessions.start("worker-1", tmp_path, ["sh", "-c", "sleep 300; exec sh"], env)
-    wait_for(lambda: _running(_pane(sessions, "worker-1").pid, "sleep"), timeout=10,
-             message="the wrapped program running")
+    wait_for(
+        lambda: _running(_pane(sessions, "worker-1").pid, "sleep"),
+        timeout=10,
+        message="the wrapped program running",
+    )
     pane = _pane(sessions, "worker-1")
     # tmux sees only the shell: the wrapped program shares its process group.
     assert pane.current_command == "sh"
     assert processes.agent_command(pane.current_command, pane.pid, SHELLS) == "sleep"
 
     os.kill(_running(pane.pid, "sleep"), signal.SIGKILL)
-    wait_for(lambda: sessions.capture("worker-1").rstrip().endswith("$"), timeout=10,
-             message="the shell's prompt after the program died")
+    wait_for(
+        lambda: sessions.capture("worker-1").rstrip().endswith("$"),
+        timeout=10,
+        message="the shell's prompt after the program died",
+    )
     pane = _pane(sessions, "worker-1")
     assert not pane.dead
     assert processes.agent_command(pane.current_command, pane.pid, SHELLS) == "sh"
@@ -64,7 +69,8 @@ def test_a_directly_started_agent_is_taken_as_tmux_names_it(tmux_socket, tmp_pat
 
 
 def test_one_poll_reads_the_process_tree_once_however_many_panes_show_a_shell(
-        tmux_socket, tmp_path, monkeypatch):
+    tmux_socket, tmp_path, monkeypatch
+):
     sessions = Sessions(tmux_socket, width=80, height=10)
     env = {"PATH": os.environ["PATH"], "PS1": "$ ", "HOME": str(tmp_path)}
     wrapped = (1, 2, 3, 4)
@@ -72,17 +78,27 @@ def test_one_poll_reads_the_process_tree_once_however_many_panes_show_a_shell(
         sessions.start(f"worker-{number}", tmp_path, ["sh", "-c", "sleep 300; exec sh"], env)
     sessions.start("worker-5", tmp_path, ["sleep", "300"], env)
     for number in wrapped:
-        wait_for(lambda n=number: _running(_pane(sessions, f"worker-{n}").pid, "sleep"),
-                 timeout=10, message=f"the wrapped program running in worker-{number}")
+        wait_for(
+            lambda n=number: _running(_pane(sessions, f"worker-{n}").pid, "sleep"),
+            timeout=10,
+            message=f"the wrapped program running in worker-{number}",
+        )
     wait_for(lambda: _pane(sessions, "worker-5").current_command == "sleep", timeout=10)
-    reconciler = Reconciler(config.from_mapping({"tmux": {"socket": tmux_socket}}), None,
-                            None, sessions, None, screens.load_profile("claude-code"),
-                            settle=False)
+    reconciler = Reconciler(
+        config.from_mapping({"tmux": {"socket": tmux_socket}}),
+        None,
+        None,
+        sessions,
+        None,
+        screens.load_profile("claude-code"),
+        settle=False,
+    )
     scans, classified = [], []
     real_tree, real_classify = processes._tree, screens.classify
     monkeypatch.setattr(processes, "_tree", lambda: scans.append(1) or real_tree())
-    monkeypatch.setattr(screens, "classify",
-                        lambda *a, **k: classified.append(1) or real_classify(*a, **k))
+    monkeypatch.setattr(
+        screens, "classify", lambda *a, **k: classified.append(1) or real_classify(*a, **k)
+    )
     records = {n: Record(issue=n, state="working") for n in (*wrapped, 5)}
 
     views = reconciler._observe_panes(records, time.time())
@@ -115,15 +131,18 @@ def test_the_tree_reads_the_same_from_ps_as_from_proc(tmp_path):
     # both have to get right.
     odd = tmp_path / "my (agent) x"
     odd.symlink_to(shutil.which("sleep"))
-    wrapper = subprocess.Popen(["sh", "-c", '"$0" 300 & sleep 301 & wait', str(odd)],
-                               start_new_session=True)
+    wrapper = subprocess.Popen(
+        ["sh", "-c", '"$0" 300 & sleep 301 & wait', str(odd)], start_new_session=True
+    )
     zombie = subprocess.Popen(["true"])  # not reaped until the end: a zombie meanwhile
     try:
+
         def ours():
             tree = processes._tree_from_proc()
             children = tree[1].get(wrapper.pid, [])
             names = sorted(tree[0].get(child, "") for child in children)
             return names == ["my (agent) x", "sleep"] and children
+
         children = wait_for(ours, timeout=10, message="the wrapper's two programs running")
         wait_for(lambda: _zombie(zombie.pid), timeout=10, message="the zombie")
 
@@ -135,9 +154,11 @@ def test_the_tree_reads_the_same_from_ps_as_from_proc(tmp_path):
         after = processes._tree_from_proc()
         assert from_ps is not None
         first, second, by_ps = _parents(before), _parents(after), _parents(from_ps)
-        stable = {pid for pid in first.keys() & second.keys() & by_ps.keys()
-                  if first[pid] == second[pid]
-                  and before[0].get(pid) == after[0].get(pid)}
+        stable = {
+            pid
+            for pid in first.keys() & second.keys() & by_ps.keys()
+            if first[pid] == second[pid] and before[0].get(pid) == after[0].get(pid)
+        }
         mine = {wrapper.pid, *children, zombie.pid}
         assert mine <= stable
         assert {pid: by_ps[pid] for pid in stable} == {pid: first[pid] for pid in stable}

@@ -75,8 +75,7 @@ def test_environment_is_exactly_what_is_given(sessions, tmp_path, monkeypatch):
 
 def test_capture_many_reads_several_panes_in_one_call(sessions, tmp_path):
     for name in ("a", "b-1", "b-10"):
-        sessions.start(name, tmp_path, ["sh", "-c", f"echo screen-of-{name}; exec sleep 60"],
-                       ENV)
+        sessions.start(name, tmp_path, ["sh", "-c", f"echo screen-of-{name}; exec sleep 60"], ENV)
     for name in ("a", "b-1", "b-10"):
         wait_for(lambda n=name: f"screen-of-{n}" in sessions.capture(n))
 

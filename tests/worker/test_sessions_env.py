@@ -28,8 +28,9 @@ from tests.worker.panes import wait_for_exit_status
 ROOT = Path(__file__).resolve().parents[2]
 BASE = {"PATH": os.environ["PATH"], "LANG": "C.UTF-8", "TERM": "xterm-256color"}
 # Writes its environment as JSON, then waits like an agent at its prompt.
-DUMP_ENV = ("import json, os, sys; "
-            "open(sys.argv[1], 'w').write(json.dumps(dict(os.environ))); input()")
+DUMP_ENV = (
+    "import json, os, sys; open(sys.argv[1], 'w').write(json.dumps(dict(os.environ))); input()"
+)
 
 
 def _files(folder: Path) -> list[str]:
@@ -49,13 +50,13 @@ def sessions(tmux_socket, env_dir):
 
 
 def test_secrets_are_on_no_command_line_and_in_nothing_tmux_shows(
-        sessions, tmux_socket, tmp_path, monkeypatch):
+    sessions, tmux_socket, tmp_path, monkeypatch
+):
     secret = f"s3cr3t-{uuid.uuid4().hex}"
     # The controller's own environment holds the token too; tmux must not keep it.
     monkeypatch.setenv("GITHUB_TOKEN", f"{secret}-controller")
     out = tmp_path / "env.json"
-    env = {**BASE, "GITHUB_TOKEN": secret, "GH_TOKEN": secret,
-           "ANTHROPIC_API_KEY": f"sk-{secret}"}
+    env = {**BASE, "GITHUB_TOKEN": secret, "GH_TOKEN": secret, "ANTHROPIC_API_KEY": f"sk-{secret}"}
     seen_while_starting: list[str] = []
     starting = threading.Event()
 
@@ -81,12 +82,19 @@ def test_secrets_are_on_no_command_line_and_in_nothing_tmux_shows(
 
 
 def test_the_agent_gets_exactly_its_environment_and_the_file_is_gone(
-        sessions, env_dir, tmp_path, monkeypatch):
+    sessions, env_dir, tmp_path, monkeypatch
+):
     monkeypatch.setenv("LEAKY_SECRET", "nope")
     out = tmp_path / "env.json"
-    env = {**BASE, "MULTI": "line one\nline two\n", "QUOTES": "a 'b' \"c\" $(d) `e` \\ f",
-           "EQUALS": "k=v==w=", "UNICODE": "é→✓ 日本語", "EMPTY": "",
-           "UNDECODABLE": "raw \udcff byte"}
+    env = {
+        **BASE,
+        "MULTI": "line one\nline two\n",
+        "QUOTES": "a 'b' \"c\" $(d) `e` \\ f",
+        "EQUALS": "k=v==w=",
+        "UNICODE": "é→✓ 日本語",
+        "EMPTY": "",
+        "UNDECODABLE": "raw \udcff byte",
+    }
 
     sessions.start("worker-2", tmp_path, [sys.executable, "-c", DUMP_ENV, str(out)], env)
 
@@ -99,12 +107,17 @@ def test_the_agent_gets_exactly_its_environment_and_the_file_is_gone(
 
 def test_the_pane_runs_the_agent_itself(sessions, tmp_path):
     out = tmp_path / "status.txt"
-    info = sessions.start("worker-3", tmp_path,
-                          ["sh", "-c", f"grep SigIgn /proc/self/status > {out}; exec sleep 60"],
-                          BASE)
+    info = sessions.start(
+        "worker-3",
+        tmp_path,
+        ["sh", "-c", f"grep SigIgn /proc/self/status > {out}; exec sleep 60"],
+        BASE,
+    )
 
-    pane = wait_for(lambda: (p := sessions.list()["worker-3"]).current_command == "sleep"
-                    and p, message="sleep in the foreground")
+    pane = wait_for(
+        lambda: (p := sessions.list()["worker-3"]).current_command == "sleep" and p,
+        message="sleep in the foreground",
+    )
     assert pane.pid == info.pid
     assert Path(f"/proc/{pane.pid}/cmdline").read_bytes() == b"sleep\x0060\x00"
     # The start-up program's ignored signals would survive the exec: they must not.
@@ -113,8 +126,7 @@ def test_the_pane_runs_the_agent_itself(sessions, tmp_path):
         assert not ignored & (1 << (number - 1)), signal.Signals(number).name
 
 
-def test_a_missing_command_leaves_a_dead_pane_that_says_what_to_check(
-        sessions, env_dir, tmp_path):
+def test_a_missing_command_leaves_a_dead_pane_that_says_what_to_check(sessions, env_dir, tmp_path):
     sessions.start("worker-4", tmp_path, ["no-such-agent-5f3a", "--flag"], BASE)
 
     dead = wait_for_exit_status(sessions, "worker-4")
@@ -122,8 +134,9 @@ def test_a_missing_command_leaves_a_dead_pane_that_says_what_to_check(
     screen = sessions.capture("worker-4")
     assert "command not found: 'no-such-agent-5f3a'" in screen
     assert "agent.command" in screen
-    reading = classify(screen, load_profile("generic"), dead=True,
-                       current_command=dead.current_command)
+    reading = classify(
+        screen, load_profile("generic"), dead=True, current_command=dead.current_command
+    )
     assert (reading.cls, reading.detail) == ("exited", "error")
     assert _files(env_dir) == []
 
@@ -138,17 +151,22 @@ def test_a_start_tmux_refuses_leaves_no_file(tmux_socket, env_dir, tmp_path):
     assert _files(env_dir) == []
 
 
-def test_a_file_left_by_a_crash_goes_at_the_next_start(sessions, tmux_socket, env_dir,
-                                                       tmp_path):
+def test_a_file_left_by_a_crash_goes_at_the_next_start(sessions, tmux_socket, env_dir, tmp_path):
     # A controller killed after writing the file, before tmux ran the pane.
-    crash = ("import os, sys; from pathlib import Path; "
-             "from controller.sessions import Sessions; "
-             "s = Sessions(sys.argv[1], env_dir=Path(sys.argv[2])); "
-             "s._new_session = lambda *args: os._exit(9); "
-             "s.start('worker-6', Path(sys.argv[3]), ['sleep', '60'], "
-             "{'PATH': '/bin', 'K': 'secret'})")
-    done = subprocess.run([sys.executable, "-c", crash, tmux_socket, str(env_dir),
-                           str(tmp_path)], cwd=ROOT, capture_output=True, text=True)
+    crash = (
+        "import os, sys; from pathlib import Path; "
+        "from controller.sessions import Sessions; "
+        "s = Sessions(sys.argv[1], env_dir=Path(sys.argv[2])); "
+        "s._new_session = lambda *args: os._exit(9); "
+        "s.start('worker-6', Path(sys.argv[3]), ['sleep', '60'], "
+        "{'PATH': '/bin', 'K': 'secret'})"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", crash, tmux_socket, str(env_dir), str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 9, done.stderr
     [left] = _files(env_dir)
     assert stat.S_IMODE((env_dir / left).stat().st_mode) == 0o600
@@ -173,8 +191,7 @@ def test_a_folder_others_could_enter_is_refused(tmux_socket, tmp_path):
     assert _files(loose) == []
 
 
-def test_an_environment_file_is_never_forced_to_the_disk(sessions, env_dir, tmp_path,
-                                                         monkeypatch):
+def test_an_environment_file_is_never_forced_to_the_disk(sessions, env_dir, tmp_path, monkeypatch):
     # The file lives for a moment; forced to the disk, its secrets would stay in freed
     # blocks long after it is deleted.
     forced = []
@@ -186,7 +203,11 @@ def test_an_environment_file_is_never_forced_to_the_disk(sessions, env_dir, tmp_
 
     monkeypatch.setattr(os, "fsync", fsync)
     out = tmp_path / "env.json"
-    sessions.start("w", tmp_path, [sys.executable, "-c", DUMP_ENV, str(out)],
-                   {**BASE, "GITHUB_TOKEN": "s3cr3t"})
+    sessions.start(
+        "w",
+        tmp_path,
+        [sys.executable, "-c", DUMP_ENV, str(out)],
+        {**BASE, "GITHUB_TOKEN": "s3cr3t"},
+    )
     wait_for(out.exists, message="the agent's environment")
     assert not [path for path in forced if path.startswith(str(env_dir))], forced

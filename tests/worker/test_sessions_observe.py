@@ -8,8 +8,9 @@ from tests.helpers import wait_for
 SHOW = "printf 'screen of %s\\n' \"$0\"; exec sleep 60"
 
 
-def test_observe_lists_and_captures_in_one_call_and_survives_a_missing_session(tmux_socket,
-                                                                              tmp_path):
+def test_observe_lists_and_captures_in_one_call_and_survives_a_missing_session(
+    tmux_socket, tmp_path
+):
     sessions = Sessions(tmux_socket, width=80, height=10)
     for name in ("worker-1", "worker-12"):
         sessions.start(name, tmp_path, ["sh", "-c", SHOW, name], {"PATH": "/usr/bin:/bin"})

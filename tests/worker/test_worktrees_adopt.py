@@ -6,8 +6,7 @@ from controller.worktrees import Worktrees
 from tests.helpers import git
 
 
-def test_a_remote_branch_is_adopted_tracked_and_removed_only_when_pushed(tmp_path, origin,
-                                                                          clone):
+def test_a_remote_branch_is_adopted_tracked_and_removed_only_when_pushed(tmp_path, origin, clone):
     other = tmp_path / "other"
     git(tmp_path, "clone", "-q", str(origin), str(other))
     git(other, "switch", "-q", "-c", "someone/fix-7")

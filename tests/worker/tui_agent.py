@@ -86,11 +86,11 @@ class Box:
                 self.add_paste(self.paste)
                 self.paste = ""
                 self.in_paste = False
-                chunk = chunk[end + len(PASTE_END):]
+                chunk = chunk[end + len(PASTE_END) :]
                 continue
             if chunk.startswith(PASTE_START):
                 self.in_paste = True
-                chunk = chunk[len(PASTE_START):]
+                chunk = chunk[len(PASTE_START) :]
                 continue
             char, chunk = chunk[0], chunk[1:]
             if char == "\r":
