@@ -434,6 +434,18 @@ class Reconciler:
                 )
                 return
             except Exception as error:
+                if self._stopping:
+                    # Ctrl-C in a terminal, or a service manager's stop, signals the
+                    # whole process group: the git or tmux this step was running died
+                    # of the same signal. The step is as unfinished as a Stopped one.
+                    report.steps[-1] = f"{line} [stopped: left for the next pass]"
+                    log.info(
+                        "#%s %s not done: the controller is stopping (%s); the next pass does it",
+                        record.issue,
+                        step.action,
+                        " ".join(str(error).split())[:300],
+                    )
+                    return
                 report.steps[-1] = f"{line} [failed: retried later]"
                 self._record_failure(record, step, error, report)
                 return

@@ -33,6 +33,21 @@ class _Wake(FileSystemEventHandler):
             self.event.set()
 
 
+class _StopRace(logging.Filter):
+    """Drops watchdog's error for its emitter running once more after its observer stopped.
+
+    Stopping an observer while an event is being read makes that last read find the
+    watch gone, which watchdog logs as an error. It means nothing here (the loop has
+    ended), and an ERROR line on every clean stop would teach people to ignore them.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "called when the thread is inactive" not in record.getMessage()
+
+
+logging.getLogger("watchdog.observers.inotify").addFilter(_StopRace())
+
+
 class StateDirWatcher:
     """Sets an event whenever an `issue-N.yaml` file in the state directory changes."""
 
@@ -74,7 +89,16 @@ def run_forever(
             failed = False
             try:
                 report = run_pass(refresh)
-            except Exception:
+            except Exception as error:
+                if stop.is_set():
+                    # The stop signal reached the whole process group (Ctrl-C in a
+                    # terminal, a service manager's stop), so the tmux or git the pass
+                    # was waiting on died of it: an end, not a fault.
+                    log.info(
+                        "stopping: the pass in progress was cut short (%s)",
+                        " ".join(str(error).split())[:300],
+                    )
+                    break
                 # One failed pass (tmux or git unreachable for a moment, a full disk)
                 # must not end an unattended controller: nothing was decided from the
                 # failed read, and the next pass observes the world again.

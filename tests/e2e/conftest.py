@@ -63,12 +63,14 @@ class Sandbox:
             timeout=timeout,
         )
 
-    def start(self, *args: str, log_name: str = "controller.log") -> subprocess.Popen:
+    def start(
+        self, *args: str, log_name: str = "controller.log", env: dict[str, str] | None = None
+    ) -> subprocess.Popen:
         log = open(self.root / log_name, "ab")  # noqa: SIM115 - closed with the process
         process = subprocess.Popen(
             [sys.executable, "-m", "controller", "--config", str(self.config_path), "run", *args],
             cwd=self.root,
-            env=self.env(),
+            env={**self.env(), **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -310,3 +310,36 @@ def test_a_long_github_outage_is_said_once_and_its_end_is_said(sandbox):
     log = sandbox.log()
     assert log.count("github read failed") == 1, log[-3000:]
     assert "retried GET" not in log  # each retry is a debug line, not a warning
+
+
+def test_ctrl_c_that_kills_the_git_of_a_step_leaves_the_step_for_the_next_start(sandbox, tmp_path):
+    # Ctrl-C in a terminal signals the whole foreground process group: the controller
+    # and the git it is running at that moment, which dies of it. A post-checkout hook
+    # of the new worktree sends that SIGINT, so it lands in the middle of a step.
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    hook = hooks / "post-checkout"
+    hook.write_text('#!/bin/sh\ncase "$PWD" in */worktrees/*) kill -INT 0; sleep 30 ;; esac\n')
+    hook.chmod(0o755)
+    number = sandbox.file("slug-dashes")
+    hooked = {
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": "core.hooksPath",
+        "GIT_CONFIG_VALUE_0": str(hooks),
+    }
+
+    first = sandbox.start(env=hooked)
+    assert first.wait(timeout=60) == 0, sandbox.log()
+    log = sandbox.log()
+    assert "received SIGINT" in log
+    assert f"#{number} ensure_worktree not done: the controller is stopping" in log
+    assert "Traceback" not in log and " ERROR " not in log and " WARNING " not in log, log
+    # Not the failure: no error, no retry time, nothing counted against it.
+    state = sandbox.state(number)
+    assert state["state"] == "discovered", state
+    assert (state.get("error"), state.get("retry_at"), state.get("attempts", 0)) == (None, None, 0)
+
+    # The next start adopts what the cut step left and goes on.
+    sandbox.start(log_name="second.log")
+    sandbox.wait_state(number, "working", "pr-open", "ci-green", "closed", timeout=90)
+    assert len([w for w in sandbox.worktrees() if Path(w) != sandbox.repo_path]) == 1
