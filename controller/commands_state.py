@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -123,8 +124,19 @@ _COLUMNS = ("issue", "state", "since", "branch", "session", "pr", "ci", "error",
 _ERROR_WIDTH = 48
 
 
+# What a terminal acts on instead of showing: C0 and C1 controls (escape sequences
+# start with one), DEL, and the bidirectional controls that reorder what follows.
+# An issue's title is anyone's text, so it is shown with these replaced.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """`text` on one line, with nothing a terminal would act on: safe to print as a cell."""
+    return _UNPRINTABLE.sub("\ufffd", " ".join(text.split()))
+
+
 def _shorten(text: str, width: int) -> str:
-    text = " ".join(text.split())
+    text = printable(text)
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
@@ -164,7 +176,7 @@ def cmd_status(args) -> int:
                 if row["state"] is None and value.startswith(row["file"]):
                     value = value[len(row["file"]) :].lstrip(": ")
                 value = _shorten(value, _ERROR_WIDTH)
-            cells.append("-" if value in (None, "") else str(value))
+            cells.append("-" if value in (None, "") else printable(str(value)))
         table.append(cells)
         if row["state"] is None:
             problems.append(row["error"])
@@ -176,7 +188,7 @@ def cmd_status(args) -> int:
             + line[-1]
         )
     for problem in problems:
-        print(f"invalid: {problem}")
+        print(f"invalid: {printable(problem)}")
     for line in misnamed:
         print(f"ignored: {line}")
     waiting = [f"#{row['issue']}" for row in rows if row["needs_person"]]
@@ -202,10 +214,10 @@ def cmd_history(args) -> int:
     ]
     width = max(map(len, steps), default=0)
     for entry, step in zip(entries, steps, strict=True):
-        print(f"{entry.at}  {step.ljust(width)}  {entry.reason}".rstrip())
+        print(f"{entry.at}  {step.ljust(width)}  {printable(entry.reason)}".rstrip())
     # The history is the audit trail's; the file as it is now may still need fixing.
     if isinstance(current, InvalidFile):
-        print(f"invalid: {current.error}")
+        print(f"invalid: {printable(current.error)}")
     return 0
 
 

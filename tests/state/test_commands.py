@@ -293,3 +293,40 @@ def test_status_names_files_that_look_like_state_files_but_are_not_read(tmp_path
     assert any("issue-8.yml" in x and "rename it issue-8.yaml" in x for x in ignored)
     assert any("issue-0.yaml" in x and "N from 1" in x for x in ignored)
     assert "notes.yaml" not in result.stdout
+
+
+def test_status_and_history_show_a_hostile_title_without_what_a_terminal_acts_on(tmp_path):
+    # Anyone who can file an issue writes its title: escape sequences would clear the
+    # reader's screen, recolour it or set its title; a newline would break the table.
+    state = tmp_path / "state"
+    state.mkdir()
+    title = "evil \x1b[2J\x1b[31mRED\x1b]0;pwned\x07 \u202egnp.exe\u202c title\r\nsecond line"
+    (state / "issue-7.yaml").write_text(
+        "issue: 7\nstate: working\ntitle: " + json.dumps(title) + "\n", encoding="utf-8"
+    )
+    (state / "issue-8.yaml").write_text('issue: 8\nstate: "wro\\e[31mking"\n')
+
+    result = controller(tmp_path, "--state-dir", str(state), "status")
+    assert result.returncode == 0, result.stderr
+    for character in ("\x1b", "\x07", "\r", "\u202e", "\u202c"):
+        assert character not in result.stdout
+    (row,) = [line for line in result.stdout.splitlines() if line.startswith("#7 ")]
+    assert row.endswith(
+        "evil \ufffd[2J\ufffd[31mRED\ufffd]0;pwned\ufffd \ufffdgnp.exe\ufffd title second line"
+    )
+    assert "unknown state 'wro\\x1b[31mking'" in result.stdout
+
+    forced = controller(
+        tmp_path, "--state-dir", str(state), "force", "7", "discovered", "--reason", "\x1b[2Jwhy"
+    )
+    assert forced.returncode == 0, forced.stderr
+    history = controller(tmp_path, "--state-dir", str(state), "history", "7")
+    assert history.returncode == 0, history.stderr
+    assert "\x1b" not in history.stdout and history.stdout.rstrip().endswith("\ufffd[2Jwhy")
+
+    assert (
+        json.loads(controller(tmp_path, "--state-dir", str(state), "status", "--json").stdout)[0][
+            "title"
+        ]
+        == title
+    ), "--json keeps the text as it is"
