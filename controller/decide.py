@@ -118,13 +118,21 @@ def decide(record: Record, obs: Observation, ctx: Context) -> Step | None:
     if record.state == "closed":
         return None if _backing_off(record, ctx.now) else _closed(record, view, pane, obs)
 
+    if n in obs.unread:
+        # Nothing is done for an issue before GitHub says whether it exists (a state
+        # file written by hand for a mistyped number, say); the next read tells.
+        return None
+
+    if n in obs.missing:
+        # Before a forced state is made real: no agent is started for an issue that
+        # GitHub does not show.
+        return _give_up(record, NOT_FOUND)
+
     if record.forced and not _backing_off(record, ctx.now):
         step = _make_forced_state_real(record, pane, obs)
         if step:
             return step
 
-    if n in obs.missing:
-        return _give_up(record, NOT_FOUND)
     if record.error == NOT_FOUND and view is not None:
         # Nothing else clears this error, and left behind it would say a person is
         # needed for an issue that carries on.

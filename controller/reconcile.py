@@ -279,6 +279,13 @@ class Reconciler:
             obs.pulls = dict(self._snapshot.pulls)
             obs.ci = dict(self._snapshot.ci)
             obs.missing = self._snapshot.missing
+            # Every open record is looked up on each read, so one the read has no
+            # answer for was written after it.
+            obs.unread = frozenset(
+                n
+                for n, r in records.items()
+                if r.state != "closed" and n not in obs.issues and n not in obs.missing
+            )
         obs.panes = self._observe_panes(records, now)
         obs.worktrees = self._observe_worktrees(records)
         return obs

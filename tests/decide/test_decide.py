@@ -272,6 +272,18 @@ def test_forcing_discovered_stops_the_agent_and_removes_the_worktree_first():
     assert decide(record, seen, ctx()).action == "ensure_worktree"
 
 
+@pytest.mark.parametrize("state", ["discovered", "worktree", "spawned", "working", "stalled"])
+def test_an_issue_github_has_not_been_asked_about_yet_is_left_alone(state):
+    # A state file written by hand after the last GitHub read: whether the issue exists
+    # is not known, so no agent is started, respawned or nudged for it, forced or not.
+    for forced in (False, True):
+        seen = obs(unread=frozenset({7}))
+        assert decide(rec(state, forced=forced), seen, ctx()) is None
+        seen.unread = frozenset()
+        seen.missing = frozenset({7})
+        assert decide(rec(state, forced=forced), seen, ctx()).fields["error"] == NOT_FOUND
+
+
 def test_nothing_starts_when_github_could_not_be_read():
     seen = obs(issues={7: issue()})
     seen.github_ok = False

@@ -67,7 +67,9 @@ def test_an_issue_github_shows_again_loses_its_not_found_error(
         found = reconciler.store.load(2)
         assert isinstance(found, Record) and found.state == "discovered"
         assert found.error is None and not needs_person(found)
-        assert report.steps == ["#2 update error: found on GitHub again"]
+        # One step clears the error (the hand-written file's forced state, made real now
+        # that the issue exists, starts it afresh).
+        assert len(report.steps) == 1 and report.steps[0].startswith("#2 update "), report.steps
         assert caplog.text.count("#2 found on GitHub again") == 1
         assert reconciler.run_pass().steps == []
 
@@ -144,3 +146,26 @@ def test_a_stop_during_the_github_read_is_not_an_outage(tmp_path, forge, tmux_so
     assert report.steps == [] and report.errors == []
     assert "the GitHub read was cut short" in caplog.text
     assert "github read failed" not in caplog.text
+
+
+def test_a_state_file_written_by_hand_waits_for_github_to_say_the_issue_exists(
+    tmp_path,
+    forge,  # noqa: F811
+    tmux_socket,
+):
+    forge.create_issue(AUTHOR, "the only issue")
+    config = configuration(tmp_path, forge.url, tmux_socket, max_workers=0)
+    with open_reconciler(config, tmp_path / "state", token=forge.token(AUTHOR)) as reconciler:
+        reconciler.run_pass()
+        # Written between two GitHub reads, for an issue that does not exist.
+        (tmp_path / "state" / "issue-99.yaml").write_text("issue: 99\nstate: working\n")
+
+        assert reconciler.run_pass(refresh_github=False).steps == []
+        held = reconciler.store.load(99)
+        assert held.state == "working" and held.error is None
+
+        reconciler.run_pass()  # the read that looks #99 up
+        lost = reconciler.store.load(99)
+        assert lost.state == "working" and lost.error.startswith("not found on GitHub")
+        assert needs_person(lost)
+        assert [e.dest for e in reconciler.store.history(99)] == ["working"]
