@@ -328,17 +328,16 @@ class Worktrees:
 
         unpushed = self._unpushed(found.branch)
         if unpushed:
+            commits = f"{unpushed} commit" + ("" if unpushed == 1 else "s")
             log.info(
-                "kept branch %s of #%s: %d commits not on %s",
+                "kept branch %s of #%s: %s not on %s",
                 found.branch,
                 number,
-                unpushed,
+                commits,
                 self.remote,
             )
             return RemovalResult(
-                True,
-                False,
-                f"branch {found.branch} has {unpushed} commits not on {self.remote}; kept it",
+                True, False, f"branch {found.branch} has {commits} not on {self.remote}; kept it"
             )
         self._git.branch("-D", found.branch)
         log.info("removed worktree and branch %s of #%s", found.branch, number)

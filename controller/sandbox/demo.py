@@ -107,6 +107,10 @@ class Interrupts:
         self.holding = True
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
+
+
 def _git(cwd: Path, *args: str) -> str:
     result = subprocess.run(
         ["git", *args],
@@ -430,7 +434,7 @@ def _demonstrate(
         created = forge.create_issue(AUTHOR, sample.title, sample.body, labels=sample.labels)
         filed.append(created["number"] if isinstance(created, dict) else created)
     print(
-        f"demo: forge at {forge.url}, {len(filed)} issues filed: "
+        f"demo: forge at {forge.url}, {_count(len(filed), 'issue')} filed: "
         + ", ".join(f"#{n}" for n in filed)
     )
 
@@ -521,7 +525,8 @@ def _demonstrate(
         time.sleep(0.5)
 
     elapsed = time.monotonic() - started
-    print(f"demo: all {len(filed)} issues closed in {elapsed:.0f}s\n")
+    every = "the issue" if len(filed) == 1 else f"all {len(filed)} issues"
+    print(f"demo: {every} closed in {elapsed:.0f}s\n")
     for number in filed:
         history = _git(
             state_dir, "log", "--reverse", "--format=%s", "--", f"issue-{number}.yaml"

@@ -38,7 +38,8 @@ def run_demo(directory: Path, *args: str, timeout: float = 300) -> subprocess.Co
 
 def check_finished(directory: Path, result: subprocess.CompletedProcess, count: int) -> None:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert f"all {count} issues closed" in result.stdout
+    every = "the issue" if count == 1 else f"all {count} issues"
+    assert f"demo: {every} closed in " in result.stdout
     state_dir = directory / "state"
     for number in range(1, count + 1):
         data = yaml.safe_load((state_dir / f"issue-{number}.yaml").read_text())

@@ -146,7 +146,7 @@ def test_a_kept_branch_is_not_called_a_kept_worktree(tmp_path):
     rec = reconciler(tmp_path)
     rec.store.create(Record(issue=7, state="discovered"), "open issue")
     observed = Observation(now=0)
-    rec.worktrees = _Worktrees(_Removal(True, "branch fix/7 has 1 commits not on origin"))
+    rec.worktrees = _Worktrees(_Removal(True, "branch fix/7 has 1 commit not on origin"))
     assert rec._remove_worktree(7, observed)["error"].startswith("branch kept: ")
     rec.worktrees = _Worktrees(_Removal(False, "/w/7 has uncommitted changes"))
     assert rec._remove_worktree(7, observed)["error"].startswith("worktree kept: ")

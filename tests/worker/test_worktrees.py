@@ -95,6 +95,7 @@ def test_removal_keeps_uncommitted_then_unpushed_work(worktrees, clone):
     git(info.path, "commit", "-qm", "fix")
     result = worktrees.remove(2)
     assert result.worktree_removed and not result.branch_deleted
+    assert result.kept_reason == "branch fix/issue-2-a has 1 commit not on origin; kept it"
     assert not info.path.exists()
     assert git(clone, "rev-parse", "--verify", "fix/issue-2-a")
 
