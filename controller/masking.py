@@ -36,8 +36,10 @@ _SHAPES = [
     r"\b((?i:(?:proxy-)?authorization:\s*(?:bearer|token|basic)\s+))[A-Za-z0-9._~+/=-]+",
     r"\b((?i:bearer|token)\s+)(?=[A-Za-z0-9._~+/-]{20,})[A-Za-z0-9._~+/=-]+",
     r"(\b[a-z][a-z0-9+.-]*://[^/\s:@]+:)[^/\s@]+(?=@)",
-    r"\b((?i:[a-z0-9_]*(?:api[_-]?key|secret|password|passwd|token))[\"']?\s*[:=]\s*[\"']?)"
-    r"(?=[^\s\"']{8,})[^\s\"']+",
+    # A value assigned to a name that says it is secret is masked however short it is:
+    # `password=hunter2` is as much a credential as a 40-character one.
+    r"\b((?i:[a-z0-9_]*(?:api[_-]?key|secret|password|passwd|passphrase|token))"
+    r"[\"']?\s*[:=]\s*[\"']?)[^\s\"']+",
 ]
 _PATTERN = re.compile("|".join(f"(?:{shape})" for shape in _SHAPES))
 _PRIVATE_KEY = re.compile(

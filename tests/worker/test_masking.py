@@ -66,6 +66,40 @@ def test_ordinary_agent_text_is_left_alone(text):
     assert mask(text) == text
 
 
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("password=hunter2", f"password={MASK}"),
+        ("PASSWORD=hunter2", f"PASSWORD={MASK}"),
+        ("export PASSWORD=hunter2", f"export PASSWORD={MASK}"),
+        ("DB_PASSWORD=hunter2", f"DB_PASSWORD={MASK}"),
+        ("password: hunter2", f"password: {MASK}"),
+        ('{"password": "hunter2"}', f'{{"password": "{MASK}"}}'),
+        ("client_secret='s3'", f"client_secret='{MASK}'"),
+        ("api_key = x1", f"api_key = {MASK}"),
+        ("GPG_PASSPHRASE=abc", f"GPG_PASSPHRASE={MASK}"),
+        ("https://ci/hook?token=q7", f"https://ci/hook?token={MASK}"),
+    ],
+)
+def test_a_short_value_of_a_secret_name_is_masked(text, shown):
+    assert mask(text) == shown
+    assert "hunter2" not in mask(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "password=",
+        "Password: ",
+        "max_tokens: 4096 tokens_used: 12",
+        "secretary: Bob",
+        "the token count is 5",
+    ],
+)
+def test_a_secret_name_without_a_value_is_left_alone(text):
+    assert mask(text) == text
+
+
 def test_a_known_secret_is_masked_whatever_its_shape():
     assert (
         mask("value Zq81-not-shaped-like-a-key end", ["Zq81-not-shaped-like-a-key"])
