@@ -32,6 +32,10 @@ _SHAPES = [
     r"\b(xox[abprs]-)[A-Za-z0-9-]{10,}",
     r"\b(glpat-)[A-Za-z0-9_-]{20,}",
     r"\b(AIza)[0-9A-Za-z_-]{35}",
+    # A prefix only a key has, at the end of a line: the rest of the key is on the next
+    # line (see _WRAPPED_TAIL), and the part here may be too short for the shapes above.
+    r"\b(gh[pousr]_|github_pat_|sk-ant-|sk-proj-|glpat-|xox[abprs]-)[A-Za-z0-9_-]*"
+    r"(?=[ \t]*[│┃|]?[ \t]*\n)",
     # Credentials a protocol carries in the clear.
     r"\b((?i:(?:proxy-)?authorization:\s*(?:bearer|token|basic)\s+))[A-Za-z0-9._~+/=-]+",
     r"\b((?i:bearer|token)\s+)(?=[A-Za-z0-9._~+/-]{20,})[A-Za-z0-9._~+/=-]+",
@@ -47,6 +51,16 @@ _PRIVATE_KEY = re.compile(
     re.DOTALL,
 )
 
+# A program that draws its own screen (Claude Code does) breaks a long line itself, so
+# even a capture that joins the terminal's wraps shows a token's tail on the next line,
+# where it no longer looks like a key. A mask that ends its line is taken to go on there:
+# the next line's first run of key characters (after indent or a box border) is masked
+# too, when it is long enough that it cannot be a short word.
+_WRAPPED_TAIL = re.compile(
+    r"(\*\*\*[ \t]*[│┃|]?[ \t]*\n[ \t]*(?:[│┃|⎿][ \t]*)?)"
+    r"[A-Za-z0-9_+/=.~-]{8,}(?=[\s\"'`,;)\]}│┃|]|\Z)"
+)
+
 
 def _keep_kind(match: re.Match[str]) -> str:
     kind = next((group for group in match.groups() if group is not None), "")
@@ -59,7 +73,11 @@ def mask(text: str, known: Iterable[str | None] = ()) -> str:
         if len(secret) >= 8:  # a short value would mask ordinary words
             text = text.replace(secret, MASK)
     text = _PRIVATE_KEY.sub(lambda m: m.group(1) + MASK, text)
-    return _PATTERN.sub(_keep_kind, text)
+    text = _PATTERN.sub(_keep_kind, text)
+    wrapped = 1
+    while wrapped:  # a tail that fills its line too goes on to the line after
+        text, wrapped = _WRAPPED_TAIL.subn(lambda m: m.group(1) + MASK, text)
+    return text
 
 
 __all__ = ["MASK", "mask"]

@@ -233,10 +233,20 @@ class Sessions:
     def exists(self, name: str) -> bool:
         return self._server.cmd("has-session", "-t", f"={name}").returncode == 0
 
-    def capture(self, name: str, *, ansi: bool = False) -> str:
-        """The visible screen of the session's pane, without scrollback."""
+    def capture(self, name: str, *, ansi: bool = False, join: bool = False) -> str:
+        """The visible screen of the session's pane, without scrollback.
+
+        `join` gives each line the terminal wrapped as one line, as it was printed: what
+        is to be masked (a token wrapped at the pane's edge would otherwise be split in
+        two, and only its first part recognised) or read as one message.
+        """
         flags = ["-p", "-e"] if ansi else ["-p"]
-        return "\n".join(self._run("capture-pane", *flags, "-t", _target(name))).rstrip("\n")
+        if join:
+            flags.append("-J")
+        lines = self._run("capture-pane", *flags, "-t", _target(name))
+        if join:  # -J also keeps the blanks a program wrote at the end of each line
+            lines = [line.rstrip(" ") for line in lines]
+        return "\n".join(lines).rstrip("\n")
 
     def capture_many(
         self, names: list[str], *, ansi: bool = False, listed: dict[str, PaneInfo] | None = None
@@ -467,7 +477,7 @@ def _live_session(config, number: int) -> tuple[Sessions, str]:
 def peek(config, number: int) -> str:
     """The current screen of issue `number`'s agent, for `controller peek N`."""
     sessions, name = _live_session(config, number)
-    return sessions.capture(name)
+    return sessions.capture(name, join=True)
 
 
 def attach(config, number: int) -> int:

@@ -100,6 +100,17 @@ def test_a_secret_name_without_a_value_is_left_alone(text):
     assert mask(text) == text
 
 
+def test_a_token_a_program_broke_over_lines_is_masked_whole():
+    token = "github_pat_11ABC" + "dEf4GhI7jK" * 7 + "xyz0123"
+    # Drawn by the program itself: indented, in a box, over three lines.
+    screen = f"  ⎿  {'x' * 40} {token[:30]}\n     {token[30:70]}\n     {token[70:]} done"
+    assert mask(screen) == f"  ⎿  {'x' * 40} github_pat_{MASK}\n     {MASK}\n     {MASK} done"
+    boxed = f"│ key {token[:40]} │\n│ {token[40:]}   │"
+    assert mask(boxed) == f"│ key github_pat_{MASK} │\n│ {MASK}   │"
+    # The line after a masked value that ended its line is kept when it is words.
+    assert mask("GITHUB_TOKEN=***\nexport X=1") == "GITHUB_TOKEN=***\nexport X=1"
+
+
 def test_a_known_secret_is_masked_whatever_its_shape():
     assert (
         mask("value Zq81-not-shaped-like-a-key end", ["Zq81-not-shaped-like-a-key"])
@@ -134,3 +145,33 @@ def test_peek_masks_the_screen_and_raw_shows_it(tmux_socket, tmp_path):
     assert f"GITHUB_TOKEN={MASK}" in masked and f"key sk-ant-{MASK} shown" in masked
     raw = peek("--raw")
     assert GITHUB in raw and ANTHROPIC in raw
+
+
+@pytest.mark.parametrize(("width", "before"), [(200, 150), (80, 50)])
+def test_peek_masks_a_token_the_terminal_wrapped_onto_the_next_line(
+    tmux_socket, tmp_path, width, before
+):
+    # A fine-grained token is 93 characters: it crosses the pane's edge, and the tail
+    # on the next screen line no longer looks like a token by itself.
+    token = "github_pat_11ABC" + "dEf4GhI7jK" * 7 + "xyz0123"
+    config_path = tmp_path / "controller.yaml"
+    config_path.write_text(yaml.safe_dump({"tmux": {"socket": tmux_socket}}))
+    sessions = Sessions(tmux_socket, width=width, height=20)
+    script = f"print('x' * {before} + ' {token}'); print('end of output'); input()"
+    env = {"PATH": os.environ["PATH"], "LANG": "C.UTF-8", "TERM": "xterm-256color"}
+    sessions.start("worker-5", tmp_path, [sys.executable, "-c", script], env)
+    wait_for(lambda: "end of output" in sessions.capture("worker-5"), message="the token")
+    assert token not in sessions.capture("worker-5")  # the terminal did wrap it
+
+    done = subprocess.run(
+        [sys.executable, "-m", "controller", "--config", str(config_path), "peek", "5"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert done.returncode == 0, done.stderr
+    secret = token.removeprefix("github_pat_")
+    pieces = {secret[i : i + 8] for i in range(len(secret) - 7)}
+    assert not [piece for piece in pieces if piece in done.stdout], done.stdout
+    assert f"{'x' * before} github_pat_{MASK}\nend of output" in done.stdout
