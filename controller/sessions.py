@@ -70,6 +70,19 @@ _TMUX_VARIABLES = (
 )
 # How long start() waits for a new pane to take its environment file (a loaded host).
 _TAKE_TIMEOUT_S = 20.0
+# tmux ends its server with its last session. A client that reaches the socket before
+# that server is gone hears one of these: there are no sessions, and a new server can be
+# started once the old one has let go of the socket.
+_NO_SERVER = (
+    "no server running",
+    "error connecting",
+    "server exited unexpectedly",
+    "lost server",
+)
+# list-panes -a on a server that has no session yet (one starting up, or ending).
+_NO_SESSIONS = ("no current target", "no sessions")
+# How long start() tries again while a server that is ending holds the socket.
+_SERVER_EXIT_WAIT_S = 5.0
 
 
 class SessionError(Exception):
@@ -192,7 +205,7 @@ class Sessions:
         result = self._server.cmd("list-panes", "-a", "-F", _LIST_FORMAT)
         if result.returncode != 0:
             stderr = " ".join(result.stderr)
-            if "no server running" in stderr or "error connecting" in stderr:
+            if any(words in stderr for words in _NO_SERVER + _NO_SESSIONS):
                 return {}
             raise SessionError(f"tmux -L {self.socket} list-panes failed: {stderr}")
         return _parse_panes(result.stdout)
@@ -332,7 +345,24 @@ class Sessions:
         tmux = shutil.which("tmux")
         if tmux is None:
             raise SessionError("tmux is not installed or not on PATH; install tmux")
-        result = subprocess.run(
+        deadline = time.monotonic() + _SERVER_EXIT_WAIT_S
+        pause = 0.01
+        while True:
+            result = self._run_new_session(tmux, name, cwd, argv)
+            if result.returncode == 0:
+                return
+            stderr = result.stderr.strip()
+            # The session stopped just before was the server's last: that server is
+            # still ending, and this client reached it instead of starting a new one.
+            if not any(words in stderr for words in _NO_SERVER) or time.monotonic() > deadline:
+                raise SessionError(f"tmux -L {self.socket} new-session failed: {stderr}")
+            time.sleep(pause)
+            pause = min(pause * 2, 0.2)
+
+    def _run_new_session(
+        self, tmux: str, name: str, cwd: Path, argv: list[str]
+    ) -> subprocess.CompletedProcess:
+        return subprocess.run(
             [
                 tmux,
                 f"-L{self.socket}",
@@ -376,8 +406,6 @@ class Sessions:
             stdin=subprocess.DEVNULL,
             check=False,
         )
-        if result.returncode != 0:
-            raise SessionError(f"tmux -L {self.socket} new-session failed: {result.stderr.strip()}")
 
     def _write_env_file(self, folder: Path, name: str, env: dict[str, str]) -> Path:
         path = folder / f"{_digest(self.socket)}-{_digest(name)}-{secrets.token_hex(8)}.json"
@@ -445,7 +473,12 @@ class Sessions:
         """Kill the session and the processes in it; nothing when it is already gone."""
         if not self.exists(name):
             return
-        self._run("kill-session", "-t", f"={name}")
+        result = self._server.cmd("kill-session", "-t", f"={name}")
+        # Gone between the two calls (its agent exited, or a person killed it) is fine.
+        if result.returncode != 0 and self.exists(name):
+            raise SessionError(
+                f"tmux -L {self.socket} kill-session failed: {' '.join(result.stderr).strip()}"
+            )
         log.info("stopped session %s", name)
 
     def kill_server(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -114,3 +115,33 @@ def test_peek_names_the_missing_session(tmux_socket, tmp_path):
     sessions = Sessions(tmux_socket)
     sessions.start("worker-3", tmp_path, [sys.executable, "-c", "print('hi');input()"], ENV)
     assert wait_for(lambda: "hi" in peek(config, 3))
+
+
+def test_stopping_the_last_session_then_listing_and_starting_at_once(sessions, tmp_path):
+    # Killing the only session ends the tmux server; a listing or a start that reaches
+    # the server while it ends must read "no sessions" and start a new one. Another
+    # reader lists all the while (a person's `controller status`), to meet that moment.
+    seen_errors: list[str] = []
+    stopping = threading.Event()
+
+    def read_all_the_while() -> None:
+        while not stopping.is_set():
+            try:
+                sessions.list()
+            except SessionError as error:
+                seen_errors.append(str(error))
+
+    reader = threading.Thread(target=read_all_the_while)
+    reader.start()
+    try:
+        for _ in range(25):
+            sessions.start("worker-13", tmp_path, ["sleep", "60"], ENV)
+            sessions.stop("worker-13")
+            assert "worker-13" not in sessions.list()
+            info = sessions.start("worker-13", tmp_path, ["sleep", "60"], ENV)
+            assert not info.dead
+            sessions.stop("worker-13")
+    finally:
+        stopping.set()
+        reader.join()
+    assert seen_errors == []
