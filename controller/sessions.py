@@ -516,6 +516,13 @@ def peek(config, number: int) -> str:
 def attach(config, number: int) -> int:
     """Replace this process with `tmux attach` to issue `number`'s session."""
     sessions, name = _live_session(config, number)
+    # tmux needs a terminal to draw in; without one it says only "not a terminal".
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise SessionError(
+            "attach needs a terminal on its input and output, and this is not one; run "
+            f"`controller attach {number}` in a terminal, or print the agent's screen with "
+            f"`controller peek {number}`"
+        )
     argv = sessions.attach_argv(name)
     os.execvp(argv[0], argv)
     return 0  # not reached: execvp replaces the process

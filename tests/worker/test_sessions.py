@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -145,3 +146,24 @@ def test_stopping_the_last_session_then_listing_and_starting_at_once(sessions, t
         stopping.set()
         reader.join()
     assert seen_errors == []
+
+
+def test_attach_without_a_terminal_says_to_use_peek(sessions, tmux_socket, tmp_path):
+    (tmp_path / "controller.yaml").write_text(f"tmux:\n  socket: {tmux_socket}\n")
+    sessions.start("worker-6", tmp_path, ["sleep", "60"], ENV)
+    done = subprocess.run(
+        [sys.executable, "-m", "controller", "--config", str(tmp_path / "controller.yaml")]
+        + ["attach", "6"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == (
+        "controller: attach needs a terminal on its input and output, and this is not "
+        "one; run `controller attach 6` in a terminal, or print the agent's screen with "
+        "`controller peek 6`\n"
+    )
+    assert sessions.exists("worker-6")
