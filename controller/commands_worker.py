@@ -137,7 +137,8 @@ def _peek(args) -> int:
 
     screen = sessions.peek(config_module.load(args.config), args.number)
     tokens = [os.environ.get("GITHUB_TOKEN"), os.environ.get("GH_TOKEN")]
-    print(screen if args.raw else mask(screen, tokens), end="")
+    # Ends with a newline, so the shell's prompt does not land on the screen's last line.
+    print(screen if args.raw else mask(screen, tokens))
     return 0
 
 

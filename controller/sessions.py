@@ -81,6 +81,8 @@ _NO_SERVER = (
 )
 # list-panes -a on a server that has no session yet (one starting up, or ending).
 _NO_SESSIONS = ("no current target", "no sessions")
+# Rows of scrollback read to find where a line wrapped onto the screen's top row began.
+_JOIN_HISTORY = 50
 # How long start() tries again while a server that is ending holds the socket.
 _SERVER_EXIT_WAIT_S = 5.0
 
@@ -255,11 +257,37 @@ class Sessions:
         """
         flags = ["-p", "-e"] if ansi else ["-p"]
         if join:
-            flags.append("-J")
-        lines = self._run("capture-pane", *flags, "-t", _target(name))
-        if join:  # -J also keeps the blanks a program wrote at the end of each line
-            lines = [line.rstrip(" ") for line in lines]
-        return "\n".join(lines).rstrip("\n")
+            return self._capture_joined(name, flags)
+        return "\n".join(self._run("capture-pane", *flags, "-t", _target(name))).rstrip("\n")
+
+    def _capture_joined(self, name: str, flags: list[str]) -> str:
+        """The screen with wrapped lines joined, the top one whole where it began above.
+
+        A line that began in the scrollback (a dead pane's last line scrolls the screen
+        by one) would start mid-token at the top of the screen, so the part above the
+        screen is read too, and the screen starts with the line the top row belongs to.
+        """
+        target = _target(name)
+        (size,) = self._run("display-message", "-p", "-t", target, "#{history_size}")[:1] or [""]
+        history = min(_int_or_none(size) or 0, _JOIN_HISTORY)
+        if not history:  # with no history, -E -1 would mean the screen's first line
+            lines = self._run("capture-pane", *flags, "-J", "-t", target)
+        else:
+            start = f"-{history}"
+            output = self._run(
+                *("capture-pane", *flags, "-J", "-S", start, "-E", "-1", "-t", target),
+                *(";", "display-message", "-p", _CAPTURE_MARK),
+                *(";", "capture-pane", *flags, "-J", "-S", start, "-t", target),
+            )
+            above, _, whole = "\n".join(output).partition(_CAPTURE_MARK)
+            above_lines = above.removesuffix("\n").split("\n")
+            lines = whole.removeprefix("\n").split("\n")
+            top = len(above_lines)
+            if top <= len(lines) and lines[top - 1] != above_lines[-1]:
+                top -= 1  # the last line above the screen goes on onto it
+            lines = lines[top:]
+        # -J also keeps the blanks a program wrote at the end of each line.
+        return "\n".join(line.rstrip(" ") for line in lines).rstrip("\n")
 
     def capture_many(
         self, names: list[str], *, ansi: bool = False, listed: dict[str, PaneInfo] | None = None

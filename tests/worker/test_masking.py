@@ -175,3 +175,32 @@ def test_peek_masks_a_token_the_terminal_wrapped_onto_the_next_line(
     pieces = {secret[i : i + 8] for i in range(len(secret) - 7)}
     assert not [piece for piece in pieces if piece in done.stdout], done.stdout
     assert f"{'x' * before} github_pat_{MASK}\nend of output" in done.stdout
+
+
+def test_peek_masks_a_token_whose_start_scrolled_above_the_screen(tmux_socket, tmp_path):
+    token = "github_pat_11ABC" + "dEf4GhI7jK" * 7 + "xyz0123"
+    config_path = tmp_path / "controller.yaml"
+    config_path.write_text(yaml.safe_dump({"tmux": {"socket": tmux_socket}}))
+    sessions = Sessions(tmux_socket, width=80, height=10)
+    # 50 + 1 + 93 characters: two rows; then enough lines that only the second is on screen.
+    script = (
+        f"print('x' * 50 + ' {token}'); print('\\n'.join(f'line {{i}}' for i in range(9)),"
+        " end='', flush=True); input()"
+    )
+    env = {"PATH": os.environ["PATH"], "LANG": "C.UTF-8", "TERM": "xterm-256color"}
+    sessions.start("worker-7", tmp_path, [sys.executable, "-c", script], env)
+    wait_for(lambda: "line 8" in sessions.capture("worker-7"), message="the lines")
+    top = sessions.capture("worker-7").splitlines()[0]
+    assert top and top in token and "github_pat_" not in top  # only the tail is on screen
+
+    done = subprocess.run(
+        [sys.executable, "-m", "controller", "--config", str(config_path), "peek", "7"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert done.returncode == 0, done.stderr
+    assert top not in done.stdout and "xyz0123" not in done.stdout
+    assert done.stdout.startswith(f"{'x' * 50} github_pat_{MASK}\nline 0\n")
+    assert done.stdout.endswith("line 8\n")
