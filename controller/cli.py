@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import os
+import signal
 import sys
 
 from controller import __version__
@@ -56,6 +56,31 @@ def project_error_prefix(error: BaseException) -> str | None:
     return None
 
 
+def exit_quietly(signum: int, frame: object) -> None:
+    """SIGINT before a command runs: nothing has been done, so nothing is left to undo.
+
+    Python would raise KeyboardInterrupt wherever the start-up happens to be (most often
+    inside an import) and print its traceback; a person who pressed Ctrl-C wants none.
+    """
+    os.write(2, b"interrupted\n")
+    os._exit(130)
+
+
+def _set_sigint(handler) -> object:
+    """Installs `handler` for SIGINT and returns the one before; main() may run in a thread."""
+    try:
+        return signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread: signals are not ours to handle
+        return None
+
+
+def file_name(text: str) -> str:
+    """An argparse type: a file or folder name, which an empty string is not."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty name names no file; give a path or leave it out")
+    return text
+
+
 def issue_number(text: str) -> int:
     """An argparse type: a GitHub issue number, a whole number from 1 up."""
     if not (text.isascii() and text.isdigit()) or int(text) < 1:
@@ -93,10 +118,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"controller {__version__}")
     parser.add_argument(
-        "--config", default=None, help="configuration file (default: ./controller.yaml)"
+        "--config",
+        type=file_name,
+        default=None,
+        help="configuration file (default: ./controller.yaml)",
     )
     parser.add_argument(
-        "--state-dir", default=None, help="state directory (overrides the configuration)"
+        "--state-dir",
+        type=file_name,
+        default=None,
+        help="state directory (overrides the configuration)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -106,6 +137,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Until the command runs, Ctrl-C ends the process at once and quietly (the imports
+    # of the commands take most of the start-up); the command itself gets Python's
+    # KeyboardInterrupt, caught below, or installs handlers of its own.
+    before = _set_sigint(exit_quietly)
+    try:
+        return _main(argv)
+    finally:
+        if before is not None:
+            _set_sigint(before)
+
+
+def _main(argv: list[str] | None) -> int:
+    import logging
+
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -119,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        _set_sigint(signal.default_int_handler)
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         return 130

@@ -243,3 +243,17 @@ def test_a_number_in_quotes_is_told_to_lose_them(tmp_path):
     (tmp_path / "c.yaml").write_text("policy:\n  max_workers: '4'\n")
     line = one_clean_line(controller(tmp_path, "--config", "c.yaml", "status"))
     assert line.endswith("not '4' (it is in quotes: write the number without them)")
+
+
+@pytest.mark.parametrize(
+    "option,command",
+    [("--config", ["status"]), ("--state-dir", ["status"]), ("--config", ["doctor"])],
+)
+def test_an_empty_name_for_a_file_option_is_refused(tmp_path, option, command):
+    result = controller(tmp_path, option, "", *command)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        f"controller: error: argument {option}: an empty name names no file; give a path "
+        "or leave it out"
+    )
+    assert files_in(tmp_path) == []
