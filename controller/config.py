@@ -12,7 +12,11 @@ import dataclasses
 import datetime as dt
 import decimal
 import difflib
+import errno
+import os
 import re
+import shlex
+import stat
 import string
 import sysconfig
 import typing
@@ -360,12 +364,53 @@ def _validate(config: Config, source: str) -> None:
             f"{source}: tmux.socket must be a plain name of up to 64 characters without "
             f"'/' (tmux -L NAME makes a socket of that name in its own folder), not {socket!r}"
         )
+    _check_agent(config.agent, source)
+    if not config.state_dir.strip():
+        raise ConfigError(
+            f"{source}: state_dir is empty; name the folder for the state files, such as "
+            "./state (or . for the configuration's own folder)"
+        )
     if config.prompts_dir and not config.path(config.prompts_dir).is_dir():
         raise ConfigError(
             f"{source}: prompts_dir {config.prompts_dir!r} is not a folder "
             f"({config.path(config.prompts_dir)}); create it with your templates, or remove "
             "the key to use the shipped ones"
         )
+
+
+# The variables that carry the controller's GitHub token; the agent gets them only through
+# agent.pass_github_token (launch.py drops them from everything else).
+TOKEN_VARIABLES = ("GITHUB_TOKEN", "GH_TOKEN")
+
+
+def _check_agent(agent: AgentConfig, source: str) -> None:
+    """The agent's command splits into words, and no token is asked for the wrong way.
+
+    Checked here rather than at launch, where a quoting slip would fail every start of
+    every agent, and a token named in pass_env or env would be dropped without a word.
+    """
+    if agent.command:
+        try:
+            words = shlex.split(agent.command)
+        except ValueError as error:
+            raise ConfigError(
+                f"{source}: agent.command {agent.command!r} cannot be split into words "
+                f"({str(error).lower()}); close the quotation, or quote the quote "
+                "character itself"
+            ) from None
+        if not words or not words[0]:
+            raise ConfigError(
+                f"{source}: agent.command {agent.command!r} names no program; write the "
+                "command, or leave it empty for the profile's own"
+            )
+    for key, names in (("agent.pass_env", agent.pass_env), ("agent.env", list(agent.env))):
+        token = next((name for name in names if name in TOKEN_VARIABLES), None)
+        if token is not None:
+            raise ConfigError(
+                f"{source}: {key} names {token}, which never reaches the agent that way; "
+                f"remove it and set agent.pass_github_token: true to give the agent the "
+                "controller's own token"
+            )
 
 
 # What may not appear in a branch name (git check-ref-format) or a tmux session name.
@@ -447,28 +492,102 @@ def _refuse_duplicate_keys(
             _refuse_duplicate_keys(item, source, f"{where}[{index}]", seen_nodes)
 
 
+# Far more than any configuration needs, and little enough to read at once: a file
+# without an end (a symlink to /dev/zero) must not be read until memory runs out.
+MAX_BYTES = 1024 * 1024
+
+_FILE_KINDS = (
+    (stat.S_ISFIFO, "a named pipe"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The whole of a regular file of at most MAX_BYTES; OSError for a missing one.
+
+    Opened without blocking, so a named pipe is refused instead of waiting for a writer,
+    and checked on the open descriptor, so what is read is what was checked.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+        if not stat.S_ISREG(info.st_mode):
+            kind = next((name for test, name in _FILE_KINDS if test(info.st_mode)), "special")
+            raise ConfigError(
+                f"{path}: is {kind}, not a regular file, so not a configuration file; "
+                "name the YAML file itself"
+            )
+        chunks, size = [], 0
+        while size <= MAX_BYTES:
+            chunk = os.read(fd, MAX_BYTES + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > MAX_BYTES:
+            raise ConfigError(
+                f"{path}: is larger than {MAX_BYTES // 1024 // 1024} MiB, far more than a "
+                "configuration needs; name the right file, or shorten it"
+            )
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _yaml_problem(error: yaml.YAMLError, text: str) -> tuple[int | None, str]:
+    """The line (from 1) and the problem of a YAML error, in one line of words."""
+    mark = getattr(error, "problem_mark", None)
+    if mark is not None:
+        line = mark.line + 1
+    elif isinstance(getattr(error, "position", None), int):
+        line = text.count("\n", 0, error.position) + 1  # a reader error: bad characters
+    else:
+        line = None
+    if isinstance(error, yaml.reader.ReaderError):
+        character = error.character
+        shown = f"#x{character:04x}" if isinstance(character, int) else repr(character)
+        problem = f"the character {shown} is not allowed in YAML ({error.reason}); remove it"
+    else:
+        problem = getattr(error, "problem", None) or str(error)
+    return line, " ".join(str(problem).split())
+
+
 def load(path: str | Path | None, *, required: bool = False) -> Config:
     """Read the configuration file; only the implicit ./controller.yaml may be absent.
 
     A file named explicitly (`--config FILE`) that does not exist is an error: running
     on the defaults instead would hide a typo in the name. Without a name, a missing
-    ./controller.yaml gives the defaults unless `required`.
+    ./controller.yaml gives the defaults unless `required`; a symbolic link there whose
+    target is missing is an error, not a missing file.
     """
-    named = bool(path)
-    path = Path(path) if path else DEFAULT_PATH
-    if not path.exists():
-        if required or named:
-            raise ConfigError(f"{path}: no such configuration file; `controller init` writes one")
-        return from_mapping({}, str(path), base_dir=Path.cwd())
+    if path is not None and not str(path):
+        raise ConfigError("an empty name was given as the configuration file; name the file")
+    named = path is not None
+    path = Path(path) if named else DEFAULT_PATH
+    text = ""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = _read_bytes(path).decode("utf-8")
         _refuse_duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader), str(path))
         data = yaml.safe_load(text)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            raise ConfigError(
+                f"{path}: is a symbolic link to {os.readlink(path)}, which does not exist; "
+                "fix or remove the link"
+            ) from None
+        if required or named:
+            raise ConfigError(
+                f"{path}: no such configuration file; `controller init` writes one"
+            ) from None
+        return from_mapping({}, str(path), base_dir=Path.cwd())
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = f" line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(error, "problem", None) or str(error)
-        raise ConfigError(f"{path}:{line}: not valid YAML: {problem}") from None
+        line, problem = _yaml_problem(error, text)
+        where = f" line {line}:" if line is not None else ""
+        raise ConfigError(f"{path}:{where} not valid YAML: {problem}") from None
     except IsADirectoryError:
         raise ConfigError(
             f"{path}: is a directory, not a configuration file; name the "

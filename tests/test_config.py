@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -67,6 +68,23 @@ def error_for(text: str) -> str:
         ("tmux:\n  socket: a/b\n", "tmux.socket must be a plain name"),
         ("tmux:\n  socket: ''\n", "tmux.socket must be a plain name"),
         ("prompts_dir: ./no-such-folder\n", "prompts_dir './no-such-folder' is not a folder"),
+        ("state_dir: ''\n", "state_dir is empty; name the folder for the state files"),
+        # A quoting slip in the agent's command is found here, not at every launch.
+        (
+            'agent:\n  command: "sh -c \'echo"\n',
+            'agent.command "sh -c \'echo" cannot be split into words (no closing quotation)',
+        ),
+        ("agent:\n  command: \"''\"\n", "agent.command \"''\" names no program"),
+        ("agent:\n  command: '  '\n", "agent.command '  ' names no program"),
+        # The token reaches an agent only through pass_github_token; asked for any other
+        # way it would be dropped without a word.
+        (
+            "agent:\n  pass_env: [HOME, GITHUB_TOKEN]\n",
+            "agent.pass_env names GITHUB_TOKEN, which never reaches the agent that way; "
+            "remove it and set agent.pass_github_token: true",
+        ),
+        ("agent:\n  pass_env: [GH_TOKEN]\n", "agent.pass_env names GH_TOKEN"),
+        ("agent:\n  env: {GH_TOKEN: abc}\n", "agent.env names GH_TOKEN"),
     ],
 )
 def test_a_bad_value_is_an_error_that_names_the_key(text, expected):
@@ -143,3 +161,61 @@ def test_nested_aliases_are_read_once_each(tmp_path):
     path.write_text("\n".join(levels) + "\n")
     with pytest.raises(config.ConfigError, match="unknown key a0"):
         config.load(path)
+
+
+def test_an_agent_command_with_quotes_that_close_is_fine():
+    text = "agent:\n  command: \"sh -c 'exec claude --flag'\"\n  pass_env: [HOME]\n"
+    loaded = config.from_mapping(yaml.safe_load(text))
+    assert loaded.agent.command == "sh -c 'exec claude --flag'"
+
+
+# -- what is read as the file ------------------------------------------------------------
+
+
+def load_error(path) -> str:
+    with pytest.raises(config.ConfigError) as raised:
+        config.load(path)
+    message = str(raised.value)
+    assert "\n" not in message and "::" not in message, message
+    return message
+
+
+@pytest.mark.parametrize(
+    "text,line,problem",
+    [
+        (
+            "github:\n  repo: a/b\n  labels: [x\x00]\n",
+            3,
+            "not valid YAML: the character #x0000 is not allowed in YAML",
+        ),
+        ("github:\n\n  repo: a/b\x07\n", 3, "the character #x0007 is not allowed"),
+        ("tmux:\n  socket: a\n   bad: indent\n", 3, "mapping values are not allowed here"),
+        ("github: [\n", 2, "not valid YAML: expected the node content"),
+    ],
+)
+def test_a_yaml_error_is_one_line_with_the_file_and_line(tmp_path, text, line, problem):
+    path = tmp_path / "controller.yaml"
+    path.write_text(text)
+    message = load_error(path)
+    assert message.startswith(f"{path}: line {line}: not valid YAML: ") and problem in message
+
+
+def test_a_configuration_larger_than_a_mebibyte_is_refused(tmp_path):
+    path = tmp_path / "controller.yaml"
+    path.write_text("# " + "x" * config.MAX_BYTES + "\n")
+    assert load_error(path).startswith(f"{path}: is larger than 1 MiB")
+    path.write_text("# " + "x" * (config.MAX_BYTES - 100) + "\npolicy:\n  max_workers: 2\n")
+    assert config.load(path).policy.max_workers == 2
+
+
+def test_a_dangling_symbolic_link_is_not_taken_for_a_missing_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    os.symlink("gone.yaml", "controller.yaml")
+    expected = "controller.yaml: is a symbolic link to gone.yaml, which does not exist"
+    assert load_error(None).startswith(expected)
+    assert load_error("controller.yaml").startswith(expected)
+
+
+def test_an_empty_name_is_not_the_default_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert "an empty name" in load_error("")
