@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import re
+import shlex
 import shutil
 import sys
 import threading
@@ -116,7 +118,8 @@ def cmd_init(args) -> int:
     # Everything is checked before anything is written, so a mistake leaves nothing behind.
     path = Path(args.config or config_module.DEFAULT_PATH)
     text = None
-    if path.exists():
+    # A symbolic link counts as there, so a dangling one is an error, not written through.
+    if os.path.lexists(path):
         config = config_module.load(path, required=True)
         if args.repo and args.repo != config.github.repo:
             raise UsageError(
@@ -193,9 +196,24 @@ def cmd_reconcile(args) -> int:
     if report.github_error:
         print(f"controller: GitHub could not be read: {report.github_error}", file=sys.stderr)
         return 2
-    if not report.steps and not args.dry_run:
-        print("nothing to do")
+    if not report.steps:
+        print(_nothing_to_do(reconciler, args.issue, report))
     return 0
+
+
+def _nothing_to_do(reconciler, number: int | None, report) -> str:
+    """What a pass with no step says; for `--issue N`, also when N is unknown.
+
+    An issue with no state file that GitHub listed as open and eligible would have had a
+    step (its state file made), so no step and no file means GitHub did not list it.
+    """
+    if number is None or number in reconciler.store.load_all():
+        return "nothing to do"
+    return (
+        f"nothing to do: #{number} is not tracked (no state file in "
+        f"{reconciler.store.state_dir}) and is not an open issue on GitHub that the "
+        "configuration picks (github.repo, authors, labels, exclude_labels, created_since)"
+    )
 
 
 def cmd_run(args) -> int:
@@ -246,9 +264,9 @@ def cmd_doctor(args) -> int:
     try:
         config = _load(args)
     except config_module.ConfigError as error:
-        print(f"config: {error}")
+        print(f"FIX   config: {error}")
         return 2
-    if args.config or config_module.DEFAULT_PATH.exists():
+    if args.config or os.path.lexists(config_module.DEFAULT_PATH):
         notes.append(f"config: {args.config or config_module.DEFAULT_PATH} is valid")
     else:
         notes.append(
@@ -261,7 +279,10 @@ def cmd_doctor(args) -> int:
 
     try:
         profile = screens.load_profile(config.agent.profile)
-        command = config.agent.command.split()[:1] if config.agent.command else profile.command[:1]
+        # The configuration checked that agent.command splits.
+        command = (
+            shlex.split(config.agent.command)[:1] if config.agent.command else profile.command[:1]
+        )
         found = bool(command) and bool(shutil.which(command[0]))
         check(
             found,
@@ -279,6 +300,14 @@ def cmd_doctor(args) -> int:
         check(not lacking, f"prompts: {folder}", f"prompts: {lacking}")
     except config_module.ConfigError as error:
         problems.append(f"prompts: {error}")
+    try:
+        state = _state_path(args, config)
+    except UsageError as error:
+        problems.append(f"state: {error}")
+    else:
+        bad = _state_dir_problem(state)
+        made = "" if state.is_dir() else " (made on the first start)"
+        check(bad is None, f"state: {state}{made}", f"state: {bad}")
     check(
         bool(config.github.repo),
         f"github.repo: {config.github.repo}",
@@ -306,6 +335,31 @@ def cmd_doctor(args) -> int:
     for line in problems:
         print(f"FIX   {line}")
     return 2 if problems else 0
+
+
+def _state_dir_problem(path: Path) -> str | None:
+    """Why the controller could not keep its state files in `path`, or None if it can.
+
+    A folder that is not there yet is fine when the nearest folder that is lets this
+    user make it; the files and the git repository inside need a folder this user may
+    write and enter.
+    """
+    folder = path
+    while not folder.exists() and folder.parent != folder:
+        folder = folder.parent
+    if not folder.is_dir():
+        return f"{path}: {folder} is not a directory; set state_dir to a folder"
+    if not os.access(folder, os.R_OK | os.W_OK | os.X_OK):
+        if folder == path:
+            return (
+                f"{path}: this user may not read and write in it; fix its permissions "
+                f"(chmod u+rwx {path}) or set state_dir to a folder this user owns"
+            )
+        return (
+            f"{path} does not exist and cannot be made: this user may not write in "
+            f"{folder}; create it by hand, or set state_dir to a folder this user may write"
+        )
+    return None
 
 
 def cmd_demo(args) -> int:

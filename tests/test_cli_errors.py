@@ -4,6 +4,7 @@ traceback, and nothing written before the mistake is found."""
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,9 @@ from controller import cli, config
 from controller.commands_run import INIT_TEMPLATE
 
 
-def controller(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+def controller(
+    cwd: Path, *args: str, timeout: float = 60, **options
+) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("GITHUB_TOKEN", "GH_TOKEN")}
     return subprocess.run(
         [sys.executable, "-m", "controller", *args],
@@ -22,8 +25,14 @@ def controller(cwd: Path, *args: str) -> subprocess.CompletedProcess:
         env=env,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
+        **options,
     )
+
+
+def limit_memory() -> None:
+    """Run in the child: a read without end fails at 2 GiB instead of filling the machine."""
+    resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
 
 
 def one_clean_line(result: subprocess.CompletedProcess) -> str:
@@ -257,3 +266,44 @@ def test_an_empty_name_for_a_file_option_is_refused(tmp_path, option, command):
         "or leave it out"
     )
     assert files_in(tmp_path) == []
+
+
+def test_a_named_pipe_as_the_configuration_is_refused_at_once(tmp_path):
+    os.mkfifo(tmp_path / "controller.yaml")
+    # Opened as a file, a pipe waits for a writer for ever.
+    line = one_clean_line(controller(tmp_path, "status", timeout=30))
+    assert line == (
+        "controller: configuration error: controller.yaml: is a named pipe, not a regular "
+        "file, so not a configuration file; name the YAML file itself"
+    )
+
+
+def test_a_configuration_without_an_end_is_refused_not_read(tmp_path):
+    os.symlink("/dev/zero", tmp_path / "controller.yaml")
+    result = controller(tmp_path, "reconcile", "--dry-run", timeout=30, preexec_fn=limit_memory)
+    line = one_clean_line(result)
+    assert line.startswith(
+        "controller: configuration error: controller.yaml: is a character device, not a "
+        "regular file"
+    )
+
+
+def test_a_dangling_symbolic_link_as_the_configuration_is_an_error(tmp_path):
+    os.symlink("elsewhere.yaml", tmp_path / "controller.yaml")
+    said = (
+        "controller.yaml: is a symbolic link to elsewhere.yaml, which does not exist; fix or "
+        "remove the link"
+    )
+    assert one_clean_line(controller(tmp_path, "status")).endswith(said)
+    doctor = controller(tmp_path, "doctor")
+    assert doctor.returncode == 2 and doctor.stdout == f"FIX   config: {said}\n"
+    assert one_clean_line(controller(tmp_path, "init")).endswith(said)
+    assert files_in(tmp_path) == ["controller.yaml"]
+
+
+def test_doctor_marks_a_configuration_error_to_fix(tmp_path):
+    (tmp_path / "controller.yaml").write_text('agent:\n  command: "sh -c \'echo"\n')
+    doctor = controller(tmp_path, "doctor")
+    assert doctor.returncode == 2
+    assert doctor.stdout.startswith("FIX   config: controller.yaml: agent.command ")
+    assert "no closing quotation" in doctor.stdout and "ok " not in doctor.stdout

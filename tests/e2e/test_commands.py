@@ -176,3 +176,74 @@ def test_reconcile_tells_each_invalid_file_once(sandbox, dry_run):
     output = result.stdout + result.stderr
     assert output.count("issue-8.yaml") == 1, output
     assert "line 2: unknown state 'wroking'" in output
+
+
+@pytest.mark.parametrize("dry_run", [[], ["--dry-run"]])
+def test_a_pass_with_nothing_to_do_says_so_with_or_without_dry_run(sandbox, dry_run):
+    result = sandbox.controller("reconcile", *dry_run)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "nothing to do\n"
+
+
+@pytest.mark.parametrize("dry_run", [[], ["--dry-run"]])
+def test_reconcile_of_an_issue_nobody_knows_says_why_nothing_is_done(sandbox, dry_run):
+    number = sandbox.file("slug-dashes")
+    result = sandbox.controller("reconcile", "--issue", "9999", *dry_run)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("nothing to do: #9999 is not tracked (no state file in "), (
+        result.stdout
+    )
+    assert "and is not an open issue on GitHub that the configuration picks" in result.stdout
+    assert len(result.stdout.splitlines()) == 1
+    # An issue that is tracked and has nothing to do now is not said to be unknown.
+    assert sandbox.controller("reconcile", "--issue", str(number)).returncode == 0
+    again = sandbox.controller("reconcile", "--issue", str(number), *dry_run)
+    assert "is not tracked" not in again.stdout, again.stdout
+
+
+def doctor_line(cwd: Path, name: str) -> str:
+    result = controller_in(cwd, "doctor")
+    return next(x for x in result.stdout.splitlines() if x[6:].startswith(f"{name}:"))
+
+
+def test_doctor_checks_the_state_directory(tmp_path):
+    config = tmp_path / "controller.yaml"
+    config.write_text("state_dir: ./st\n")
+    assert (
+        doctor_line(tmp_path, "state")
+        == f"ok    state: {tmp_path / 'st'} (made on the first start)"
+    )
+    (tmp_path / "st").mkdir()
+    assert doctor_line(tmp_path, "state") == f"ok    state: {tmp_path / 'st'}"
+    (tmp_path / "afile").write_text("notes\n")
+    for state_dir in ("afile", "afile/st"):
+        config.write_text(f"state_dir: {state_dir}\n")
+        line = doctor_line(tmp_path, "state")
+        assert line.startswith(
+            f"FIX   state: {tmp_path / state_dir}: cannot be the state directory"
+        )
+        assert "is a file, not a directory" in line and "state_dir in controller.yaml" in line
+    assert files_in(tmp_path) == ["afile", "controller.yaml", "st"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write in any folder")
+def test_doctor_says_a_state_directory_this_user_may_not_write(tmp_path):
+    (tmp_path / "controller.yaml").write_text("state_dir: ./locked/st\n")
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    try:
+        line = doctor_line(tmp_path, "state")
+        assert line == (
+            f"FIX   state: {locked / 'st'} does not exist and cannot be made: this user may not "
+            f"write in {locked}; create it by hand, or set state_dir to a folder this user may "
+            "write"
+        )
+        (tmp_path / "controller.yaml").write_text("state_dir: ./locked\n")
+        line = doctor_line(tmp_path, "state")
+        assert line.startswith(f"FIX   state: {locked}: this user may not read and write in it")
+    finally:
+        locked.chmod(0o700)
+
+
+def files_in(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
