@@ -34,7 +34,11 @@ def test_environment_holds_only_what_is_named(tmp_path):
     profile = Profile(
         name="p", command=["agent", "--go"], env={"FROM_PROFILE": "1"}, pass_env=["WANTED"]
     )
-    config = _config(env={"FROM_CONFIG": "2"}, pass_env=["ANTHROPIC_API_KEY", "GITHUB_TOKEN"])
+    # The configuration refuses the token's name; the launcher must drop it all the same.
+    config = config_module.replace(
+        _config(env={"FROM_CONFIG": "2"}),
+        agent={"pass_env": ["ANTHROPIC_API_KEY", "GITHUB_TOKEN"]},
+    )
 
     command, env = agent_launch(profile, config, number=3, worktree=tmp_path / "w", environ=ENVIRON)
 
