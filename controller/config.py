@@ -12,11 +12,9 @@ import dataclasses
 import datetime as dt
 import decimal
 import difflib
-import errno
 import os
 import re
 import shlex
-import stat
 import string
 import sysconfig
 import typing
@@ -26,6 +24,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
+
+from controller.files import FileProblem, read_small, yaml_problem
 
 
 class ConfigError(Exception):
@@ -492,70 +492,6 @@ def _refuse_duplicate_keys(
             _refuse_duplicate_keys(item, source, f"{where}[{index}]", seen_nodes)
 
 
-# Far more than any configuration needs, and little enough to read at once: a file
-# without an end (a symlink to /dev/zero) must not be read until memory runs out.
-MAX_BYTES = 1024 * 1024
-
-_FILE_KINDS = (
-    (stat.S_ISFIFO, "a named pipe"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-    (stat.S_ISSOCK, "a socket"),
-)
-
-
-def _read_bytes(path: Path) -> bytes:
-    """The whole of a regular file of at most MAX_BYTES; OSError for a missing one.
-
-    Opened without blocking, so a named pipe is refused instead of waiting for a writer,
-    and checked on the open descriptor, so what is read is what was checked.
-    """
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    try:
-        info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
-        if not stat.S_ISREG(info.st_mode):
-            kind = next((name for test, name in _FILE_KINDS if test(info.st_mode)), "special")
-            raise ConfigError(
-                f"{path}: is {kind}, not a regular file, so not a configuration file; "
-                "name the YAML file itself"
-            )
-        chunks, size = [], 0
-        while size <= MAX_BYTES:
-            chunk = os.read(fd, MAX_BYTES + 1 - size)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        if size > MAX_BYTES:
-            raise ConfigError(
-                f"{path}: is larger than {MAX_BYTES // 1024 // 1024} MiB, far more than a "
-                "configuration needs; name the right file, or shorten it"
-            )
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
-
-
-def _yaml_problem(error: yaml.YAMLError, text: str) -> tuple[int | None, str]:
-    """The line (from 1) and the problem of a YAML error, in one line of words."""
-    mark = getattr(error, "problem_mark", None)
-    if mark is not None:
-        line = mark.line + 1
-    elif isinstance(getattr(error, "position", None), int):
-        line = text.count("\n", 0, error.position) + 1  # a reader error: bad characters
-    else:
-        line = None
-    if isinstance(error, yaml.reader.ReaderError):
-        character = error.character
-        shown = f"#x{character:04x}" if isinstance(character, int) else repr(character)
-        problem = f"the character {shown} is not allowed in YAML ({error.reason}); remove it"
-    else:
-        problem = getattr(error, "problem", None) or str(error)
-    return line, " ".join(str(problem).split())
-
-
 def load(path: str | Path | None, *, required: bool = False) -> Config:
     """Read the configuration file; only the implicit ./controller.yaml may be absent.
 
@@ -570,7 +506,7 @@ def load(path: str | Path | None, *, required: bool = False) -> Config:
     path = Path(path) if named else DEFAULT_PATH
     text = ""
     try:
-        text = _read_bytes(path).decode("utf-8")
+        text = read_small(path, what="configuration").decode("utf-8")
         _refuse_duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader), str(path))
         data = yaml.safe_load(text)
     except FileNotFoundError:
@@ -584,8 +520,10 @@ def load(path: str | Path | None, *, required: bool = False) -> Config:
                 f"{path}: no such configuration file; `controller init` writes one"
             ) from None
         return from_mapping({}, str(path), base_dir=Path.cwd())
+    except FileProblem as error:
+        raise ConfigError(str(error)) from None
     except yaml.YAMLError as error:
-        line, problem = _yaml_problem(error, text)
+        line, problem = yaml_problem(error, text)
         where = f" line {line}:" if line is not None else ""
         raise ConfigError(f"{path}:{where} not valid YAML: {problem}") from None
     except IsADirectoryError:

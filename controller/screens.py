@@ -36,6 +36,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from controller.files import FileProblem, read_small, yaml_problem
+
 log = logging.getLogger(__name__)
 
 CLASSES = ("busy", "idle", "draft", "permission", "dialog", "login", "exited")
@@ -172,14 +174,25 @@ def _read_raw(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
     if not path.exists():
         known = ", ".join(sorted(p.stem for p in PROFILES_DIR.glob("*.yaml")))
         raise ProfileError(f"{path}: no such profile; built-in profiles: {known}")
+    text = ""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = read_small(path, what="profile").decode("utf-8")
+        data = yaml.safe_load(text)
+    except FileProblem as error:
+        raise ProfileError(str(error)) from None
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = f" line {mark.line + 1}:" if mark is not None else ""
-        raise ProfileError(f"{path}:{line} not valid YAML: {error}") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ProfileError(f"{path}: cannot be read: {error}") from None
+        line, problem = yaml_problem(error, text)
+        where = f" line {line}:" if line is not None else ""
+        raise ProfileError(f"{path}:{where} not valid YAML: {problem}") from None
+    except IsADirectoryError:
+        raise ProfileError(f"{path}: is a directory, not a profile; name its YAML file") from None
+    except UnicodeDecodeError as error:
+        raise ProfileError(
+            f"{path}: is not UTF-8 text (byte 0x{error.object[error.start]:02x} at offset "
+            f"{error.start}); save it as UTF-8"
+        ) from None
+    except OSError as error:
+        raise ProfileError(f"{path}: cannot be read ({error.strerror})") from None
     if not isinstance(data, dict):
         raise ProfileError(f"{path}: a profile must be a mapping of keys to values")
     unknown = sorted(set(data) - _TOP_KEYS)

@@ -9,7 +9,7 @@ import sys
 import pytest
 import yaml
 
-from controller import config
+from controller import config, files
 
 
 def error_for(text: str) -> str:
@@ -202,9 +202,9 @@ def test_a_yaml_error_is_one_line_with_the_file_and_line(tmp_path, text, line, p
 
 def test_a_configuration_larger_than_a_mebibyte_is_refused(tmp_path):
     path = tmp_path / "controller.yaml"
-    path.write_text("# " + "x" * config.MAX_BYTES + "\n")
+    path.write_text("# " + "x" * files.MAX_BYTES + "\n")
     assert load_error(path).startswith(f"{path}: is larger than 1 MiB")
-    path.write_text("# " + "x" * (config.MAX_BYTES - 100) + "\npolicy:\n  max_workers: 2\n")
+    path.write_text("# " + "x" * (files.MAX_BYTES - 100) + "\npolicy:\n  max_workers: 2\n")
     assert config.load(path).policy.max_workers == 2
 
 

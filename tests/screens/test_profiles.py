@@ -134,3 +134,27 @@ def test_extends_loop_is_an_error(tmp_path):
 def test_unknown_profile_name_lists_the_built_in_ones():
     with pytest.raises(ProfileError, match="built-in profiles: .*claude-code.*generic"):
         load_profile("no-such-agent")
+
+
+def test_a_profile_that_is_not_a_plain_small_yaml_file_is_a_one_line_error(tmp_path):
+    # A named pipe would block the read forever and a link to /dev/zero would be read
+    # until memory ran out; a NUL byte is not YAML.
+    pipe = tmp_path / "pipe.yaml"
+    os.mkfifo(pipe)
+    endless = tmp_path / "endless.yaml"
+    endless.symlink_to("/dev/zero")
+    huge = write(tmp_path, "huge.yaml", "# " + "x" * (2 * 1024 * 1024) + "\n")
+    nul = write(tmp_path, "nul.yaml", "description: a\nrules: []\nname: \x00\n")
+    expected = {
+        pipe: "is a named pipe, not a regular file, so not a profile file",
+        endless: "is a character device, not a regular file, so not a profile file",
+        huge: "is larger than 1 MiB, far more than a profile needs",
+        nul: "line 3: not valid YAML: the character #x0000 is not allowed in YAML",
+    }
+    for path, words in expected.items():
+        with pytest.raises(ProfileError) as error:
+            load_profile(str(path))
+        message = str(error.value)
+        # A link is named by what it points at: that is the file that was read.
+        assert message.startswith(f"{path.resolve()}:") and words in message, message
+        assert "\n" not in message
