@@ -8,17 +8,20 @@ box (answering the start-up dialogs the profile knows), paste the text, see it i
 box, press Enter in a separate call, then see the box empty or the agent busy. An Enter
 that was swallowed is pressed again, a bounded number of times.
 
-This module reads screens only through `screens.classify` and talks to tmux only through
-the sessions object it is given. It never imports libtmux or GitPython, never builds a
-shell string, and never sends Ctrl-C.
+This module reads screens only through `screens.classify` (an error quotes a screen's
+last lines, masked) and talks to tmux only through the sessions object it is given. It
+never imports libtmux or GitPython, never builds a shell string, and never sends Ctrl-C.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from controller.masking import mask
 from controller.processes import agent_command
 from controller.screens import Reading, classify
 
@@ -30,6 +33,11 @@ ENTER_GRACE_S = 1.0
 # A dialog is answered at most this often per delivery, so a loop of dialogs ends.
 MAX_DIALOG_ANSWERS = 5
 FAILED = frozenset({"exited", "login", "permission"})
+# How much of a pane's last words an error quotes: enough for "command not found: ...".
+SCREEN_TAIL_CHARS = 200
+# How long an error waits for the pane of an agent that has exited to be dead.
+EXIT_STATUS_WAIT_S = 2.0
+_PANE_DEAD = re.compile(r"^Pane is dead\b")
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,54 @@ def read(sessions, name: str, profile) -> Reading:
     return classify(
         text, profile, dead=pane.dead, current_command=command, title=pane.title, ansi=ansi
     )
+
+
+def screen_tail(sessions, name: str, *, known: Iterable[str | None] = ()) -> str:
+    """The last lines of an agent's pane, as one masked line of bounded length.
+
+    The class of a screen (`exited error`) tells that something went wrong; the
+    program's last words (`command not found: ...`, a shell's error) tell what. They go
+    into an error that is kept in a state file and shown by `status`, so they are
+    masked, made one line and cut short. "" when the pane is gone or blank.
+    """
+    try:
+        # Joined, so a message (or a key) the terminal wrapped is read, and masked, whole.
+        text = sessions.capture(name, join=True)
+    except Exception:  # the pane went meanwhile: nothing more to say
+        return ""
+    lines = [line for line in text.splitlines() if line.strip() and not _PANE_DEAD.match(line)]
+    # exec_env.py's own messages start with the program's name; the cause is what follows.
+    lines = [" ".join(line.split()).removeprefix("controller: ") for line in lines[-2:]]
+    said = mask(" / ".join(lines), known)
+    if len(said) > SCREEN_TAIL_CHARS:
+        said = "..." + said[-(SCREEN_TAIL_CHARS - 3) :]
+    return said
+
+
+def _not_ready(
+    message: str, reading: Reading, sessions, name: str, known: Iterable[str | None]
+) -> str:
+    """`message` with what the pane says; the cause first when the agent has exited.
+
+    `status` shows only the start of an error, so an agent that died leads with its
+    exit status and its last words: `agent exited 127: command not found: 'x'; ...`.
+    """
+    pane = sessions.list().get(name)
+    # A screen reads exited as soon as a shell is in the foreground (its last words);
+    # the pane is dead a moment later. tmux does not always learn the exit status.
+    deadline = time.monotonic() + EXIT_STATUS_WAIT_S
+    while reading.cls == "exited" and pane is not None and not pane.dead:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(POLL_S)
+        pane = sessions.list().get(name)
+    if pane is None:
+        return message
+    said = screen_tail(sessions, name, known=known)
+    if pane.dead:
+        status = "" if pane.dead_status is None else f" {pane.dead_status}"
+        return f"agent exited{status}: {said or '(no output)'} ({message})"
+    return f"{message}; its screen ends with: {said}" if said else message
 
 
 def _in_box(reading: Reading) -> bool:
@@ -127,20 +183,23 @@ def deliver(
     ready_timeout: float = 30.0,
     verify_timeout: float = 10.0,
     max_enters: int = 3,
+    known: Iterable[str | None] = (),
 ) -> DeliveryResult:
-    """Paste `text` into the agent's input box and submit it once, checking each step."""
+    """Paste `text` into the agent's input box and submit it once, checking each step.
+
+    `known` are secrets to mask in the error when the agent never took the prompt: the
+    error quotes the last lines of its screen.
+    """
     reading = wait_ready(sessions, name, profile, timeout=ready_timeout)
     if reading.cls in FAILED:
-        return DeliveryResult(
-            False, 0, f"the agent's screen reads {reading} before it took a prompt"
-        )
+        message = f"the agent's screen reads {reading} before it took a prompt"
+        return DeliveryResult(False, 0, _not_ready(message, reading, sessions, name, known))
     if not (reading.cls == "idle" and not reading.input_text):
-        return DeliveryResult(
-            False,
-            0,
+        message = (
             f"the agent was not ready for a prompt within "
-            f"{ready_timeout:.0f}s: its screen reads {reading}",
+            f"{ready_timeout:.0f}s: its screen reads {reading}"
         )
+        return DeliveryResult(False, 0, _not_ready(message, reading, sessions, name, known))
 
     if (getattr(profile, "keys", {}) or {}).get("paste", "bracketed") == "literal":
         sessions.send_text(name, text)
@@ -179,4 +238,4 @@ def submit_draft(
     )
 
 
-__all__ = ["deliver", "submit_draft", "wait_ready", "read", "DeliveryResult"]
+__all__ = ["deliver", "submit_draft", "wait_ready", "read", "screen_tail", "DeliveryResult"]

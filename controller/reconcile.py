@@ -639,7 +639,12 @@ class Reconciler:
 
     def _deliver(self, name: str, text: str) -> None:
         result = delivery.deliver(
-            self.sessions, name, text, self.profile, ready_timeout=self.profile.ready_timeout_s
+            self.sessions,
+            name,
+            text,
+            self.profile,
+            ready_timeout=self.profile.ready_timeout_s,
+            known=[self.token],
         )
         if not result.ok:
             raise ActionFailed(result.error or "the prompt was not submitted")

@@ -98,3 +98,56 @@ def test_agent_that_is_gone_is_reported(sessions, tmp_path):
     sessions.start("worker-1", tmp_path, ["sh", "-c", "exit 1"], ENV)
     result = deliver(sessions, "worker-1", "hi", load_profile("claude-code"), ready_timeout=5)
     assert not result.ok and "exited" in result.error
+
+
+def test_an_agent_that_cannot_start_says_why_in_the_error(sessions, tmp_path):
+    # What `status` shows of a failed launch: the exit status and the pane's last words.
+    sessions.start("worker-1", tmp_path, ["no-such-agent-xyz", "--go"], ENV)
+
+    result = deliver(sessions, "worker-1", "hello", load_profile("claude-code"), ready_timeout=10)
+
+    assert not result.ok
+    # The cause first: `status` shows the start of an error. tmux does not always learn
+    # the exit status (and the screen then lacks its "Pane is dead (status 127" line).
+    head, _, rest = result.error.partition(": ")
+    assert head in ("agent exited 127", "agent exited"), result.error
+    assert rest.startswith("command not found: 'no-such-agent-xyz'; check agent.command")
+    assert "(the agent's screen reads exited" in rest and rest.endswith("before it took a prompt)")
+    assert "\n" not in result.error and "Pane is dead" not in result.error
+
+
+def test_the_quoted_screen_is_masked_one_line_and_short(sessions, tmp_path):
+    secret = "Zq81-a-known-secret-value"
+    wrapped_key = "github_pat_11ABC" + "dEf4GhI7jK" * 7 + "xyz0123"
+    script = (
+        f"echo {'x' * 150} {wrapped_key}; echo 'password=hunter2 {secret}'; "
+        f"echo '{'y' * 300}'; echo 'sh: 1: agent: bad option'; exit 3"
+    )
+    sessions.start("worker-1", tmp_path, ["sh", "-c", script], ENV)
+
+    result = deliver(
+        sessions, "worker-1", "hello", load_profile("claude-code"), ready_timeout=10, known=[secret]
+    )
+
+    assert not result.ok
+    assert result.error.startswith(("agent exited 3: ...", "agent exited: ...")), result.error
+    assert "sh: 1: agent: bad option (the agent's screen reads exited" in result.error
+    assert "\n" not in result.error and len(result.error) < 400
+    # The two last lines are quoted: the long one is cut at its start.
+    assert "y" * 100 in result.error and "x" * 10 not in result.error
+
+
+def test_the_quoted_screen_masks_what_it_quotes(sessions, tmp_path):
+    secret = "Zq81-a-known-secret-value"
+    wrapped_key = "github_pat_11ABC" + "dEf4GhI7jK" * 7 + "xyz0123"
+    script = f"echo {'x' * 150} {wrapped_key}; echo 'password=hunter2 {secret}'; exit 1"
+    sessions.start("worker-1", tmp_path, ["sh", "-c", script], ENV)
+
+    result = deliver(
+        sessions, "worker-1", "hello", load_profile("claude-code"), ready_timeout=10, known=[secret]
+    )
+
+    assert not result.ok
+    assert "github_pat_***" in result.error and "password=*** ***" in result.error
+    assert "hunter2" not in result.error and secret not in result.error
+    assert "dEf4GhI7" not in result.error and "xyz0123" not in result.error
