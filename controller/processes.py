@@ -26,6 +26,19 @@ log = logging.getLogger(__name__)
 _PROC = Path("/proc")
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` exists (one owned by another user counts)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def program_name(command: str) -> str:
     """The bare program name: no folder, no login shell's leading dash."""
     return os.path.basename(command.strip()).lstrip("-")

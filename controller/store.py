@@ -34,6 +34,7 @@ from pathlib import Path
 
 from controller.faults import crash_point
 from controller.machine import STATES, InvalidTransition, is_valid_state, trigger
+from controller.processes import pid_alive
 from controller.record import FRESH_BUDGETS, MAX_BYTES, Record, RecordError, utc_now_iso
 
 log = logging.getLogger(__name__)
@@ -225,7 +226,7 @@ class Store:
         for folder in (self.state_dir, self.sidecar_dir):
             for entry in os.scandir(folder):
                 match = _TEMP_NAME.match(entry.name) or _INDEX_NAME.match(entry.name)
-                if match and not _pid_alive(int(match.group(1))):
+                if match and not pid_alive(int(match.group(1))):
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(entry.path)
                     log.info("removed %s, left by an interrupted write", entry.path)
@@ -868,18 +869,6 @@ def _refuse_state_field(fields: dict) -> None:
 def _check_dest(dest: str) -> None:
     if not is_valid_state(dest):
         raise InvalidTransition(f"unknown state {dest!r}; valid states: {', '.join(STATES)}")
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _read_bytes_or_none(path: Path) -> bytes | None:

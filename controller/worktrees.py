@@ -15,7 +15,9 @@ and never write a token into a remote URL or a file.
 from __future__ import annotations
 
 import logging
+import os
 import re
+import shutil
 import string
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +25,7 @@ from pathlib import Path
 import git
 
 from controller.faults import crash_point
+from controller.processes import pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +73,42 @@ def ensure_clone(repo_path: Path, clone_url: str, *, token_env: str = "GITHUB_TO
     options: list[str] = []
     if clone_url.startswith("https://"):
         options = ["-c", f"credential.helper={_CREDENTIAL_HELPER % token_env}"]
-    git.Git().execute(["git", *options, "clone", "-q", "--", clone_url, str(repo_path)])
-    if options:
-        with git.Repo(repo_path) as repo:
-            repo.git.config("credential.helper", _CREDENTIAL_HELPER % token_env)
+    # Cloned beside the target and renamed into place, so a clone cut short leaves no
+    # half-made repository at repo.path, and two controllers started at once (the
+    # second will find the lock held) do not both clone into one folder.
+    _remove_abandoned_clones(repo_path)
+    partial = repo_path.with_name(f".{repo_path.name}.cloning-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        git.Git().execute(["git", *options, "clone", "-q", "--", clone_url, str(partial)])
+        if options:
+            with git.Repo(partial) as repo:
+                repo.git.config("credential.helper", _CREDENTIAL_HELPER % token_env)
+        try:
+            os.rename(partial, repo_path)
+        except OSError:
+            if not (repo_path / ".git").exists():
+                raise
+            log.info("%s was cloned by another process meanwhile; using it", repo_path)
+            return False
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
     log.info("cloned %s into %s", clone_url, repo_path)
+    return True
+
+
+def _remove_abandoned_clones(repo_path: Path) -> None:
+    """Deletes the partial clones of processes that died while cloning."""
+    pattern = re.compile(rf"^\.{re.escape(repo_path.name)}\.cloning-([0-9]+)$")
+    try:
+        entries = list(repo_path.parent.iterdir())
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        match = pattern.match(entry.name)
+        if match and not pid_alive(int(match.group(1))):
+            shutil.rmtree(entry, ignore_errors=True)
+            log.info("removed %s, a clone cut short", entry)
     return True
 
 

@@ -117,7 +117,7 @@ def test_two_controllers_at_once(rig):
         message="one controller refusing",
     )
     loser, winner = (first, second) if first.poll() is not None else (second, first)
-    assert loser.returncode == 2
+    assert loser.returncode == 2, rig.log()[-4000:]
     assert "another controller" in rig.log()
     rig.wait_closed(numbers, timeout=120, proc=winner)
     assert rig.stop(winner) == 0

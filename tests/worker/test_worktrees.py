@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from git import GitCommandError
 
 from controller.worktrees import WorktreeError, Worktrees, ensure_clone
-from tests.helpers import git
+from tests.helpers import git, wait_for
 
 
 @pytest.fixture
@@ -142,3 +145,39 @@ def test_ensure_clone_clones_once_without_a_token_in_the_url(tmp_path, origin):
     (tmp_path / "plain").mkdir()
     with pytest.raises(WorktreeError, match="not a git clone"):
         ensure_clone(tmp_path / "plain", str(origin))
+
+
+def test_two_processes_cloning_at_once_both_end_with_one_clone(tmp_path, origin):
+    # Two controllers started together on a fresh setup each find no clone and clone.
+    target = tmp_path / "repo"
+    go = tmp_path / "go"
+    script = (
+        "import sys, time; from pathlib import Path; from controller.worktrees import "
+        "ensure_clone\nPath(sys.argv[3] + '.' + str(time.monotonic_ns())).touch()\n"
+        "while not Path(sys.argv[3]).exists(): time.sleep(0.001)\n"
+        "ensure_clone(Path(sys.argv[1]), sys.argv[2])"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script, str(target), str(origin), str(go)])
+        for _ in range(6)
+    ]
+    # All interpreters are up before any clone begins, so the clones run together.
+    wait_for(lambda: len(list(tmp_path.glob("go.*"))) == 6, timeout=30, message="ready")
+    go.touch()
+    assert [proc.wait(timeout=60) for proc in procs] == [0] * 6
+    assert git(target, "rev-parse", "--is-inside-work-tree") == "true"
+    assert not list(tmp_path.glob(".repo.cloning-*"))
+
+
+def test_a_clone_cut_short_leaves_nothing_at_the_target(tmp_path, origin):
+    target = tmp_path / "repo"
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    abandoned = tmp_path / f".repo.cloning-{dead.pid}"
+    (abandoned / ".git").mkdir(parents=True)
+    with pytest.raises(GitCommandError):
+        ensure_clone(target, str(tmp_path / "no-such-origin.git"))
+    assert not target.exists()
+    assert not abandoned.exists()
+    assert not list(tmp_path.glob(".repo.cloning-*"))
+    assert ensure_clone(target, str(origin))
