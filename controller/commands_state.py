@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -122,6 +123,10 @@ def needs_person(record: Record) -> bool:
 _COLUMNS = ("issue", "state", "since", "branch", "session", "pr", "ci", "error", "title")
 # The error column shows the start of the message; `status --json` and the file hold all.
 _ERROR_WIDTH = 48
+# The title column is cut to the terminal's width, or to a fixed width when the output
+# goes to a pipe or a file; `status --json` has every title whole.
+_MIN_TITLE_WIDTH = 20
+_PIPED_TITLE_WIDTH = 80
 
 
 # What a terminal acts on instead of showing: C0 and C1 controls (escape sequences
@@ -138,6 +143,13 @@ def printable(text: str) -> str:
 def _shorten(text: str, width: int) -> str:
     text = printable(text)
     return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _title_width(used: int) -> int:
+    """Room for the title: the rest of a terminal's line, or a fixed cap when piped."""
+    if sys.stdout.isatty():
+        return max(_MIN_TITLE_WIDTH, shutil.get_terminal_size().columns - used)
+    return _PIPED_TITLE_WIDTH
 
 
 def cmd_status(args) -> int:
@@ -181,11 +193,12 @@ def cmd_status(args) -> int:
         if row["state"] is None:
             problems.append(row["error"])
     widths = [max(len(line[i]) for line in table) for i in range(len(_COLUMNS) - 1)]
+    title_width = _title_width(sum(widths) + 2 * len(widths))
     for line in table:
         print(
             "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=False))
             + "  "
-            + line[-1]
+            + _shorten(line[-1], title_width)
         )
     for problem in problems:
         print(f"invalid: {printable(problem)}")
