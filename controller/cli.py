@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import signal
 import sys
@@ -148,16 +149,33 @@ def main(argv: list[str] | None = None) -> int:
             _set_sigint(before)
 
 
+class _OneShotFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return f"controller: {record.levelname.lower()}: {record.getMessage()}"
+
+
+def _set_up_logging(args) -> None:
+    """A long-running command logs what it does, with times; a one-shot command prints
+    what it did itself, so only its warnings and errors are logged, as short lines
+    (`controller: error: ...`, like the command's own).
+
+    `-v` logs everything, with times, for any command.
+    """
+    handler = logging.StreamHandler(sys.stderr)
+    if args.verbose or getattr(args, "long_running", False):
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        level = logging.DEBUG if args.verbose else logging.INFO
+    else:
+        handler.setFormatter(_OneShotFormatter())
+        level = logging.WARNING
+    logging.basicConfig(level=level, handlers=[handler])
+
+
 def _main(argv: list[str] | None) -> int:
-    import logging
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    _set_up_logging(args)
     for noisy in ("transitions", "httpx", "httpx2", "httpcore", "watchdog"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if not getattr(args, "func", None):

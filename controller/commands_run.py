@@ -406,7 +406,7 @@ def register(subparsers) -> None:
 
     parser = subparsers.add_parser("run", help="run until stopped (SIGINT/SIGTERM)")
     parser.add_argument("--wait", action="store_true", help="wait for another controller")
-    parser.set_defaults(func=cmd_run)
+    parser.set_defaults(func=cmd_run, long_running=True)
 
     parser = subparsers.add_parser("doctor", help="check tmux, git, agent, token and config")
     parser.set_defaults(func=cmd_doctor)
@@ -433,4 +433,4 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--keep", action="store_true", help="leave the agents' tmux server running at the end"
     )
-    parser.set_defaults(func=cmd_demo)
+    parser.set_defaults(func=cmd_demo, long_running=True)

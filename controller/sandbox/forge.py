@@ -244,7 +244,7 @@ def register(group) -> None:
         help="on first start, push the sample project and file its issues "
         "as LOGIN (the scripted agent knows their fixes)",
     )
-    parser.set_defaults(func=serve)
+    parser.set_defaults(func=serve, long_running=True)
 
 
 def _seed_sample(forge: Forge, folder: Path, login: str) -> bool:

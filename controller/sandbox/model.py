@@ -308,7 +308,7 @@ def register(group) -> None:
     parser.add_argument(
         "--port", type=port_number, default=0, help="port on 127.0.0.1 (default: any)"
     )
-    parser.set_defaults(func=run_model)
+    parser.set_defaults(func=run_model, long_running=True)
 
 
 def run_model(args) -> int:

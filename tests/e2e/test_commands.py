@@ -176,6 +176,8 @@ def test_reconcile_tells_each_invalid_file_once(sandbox, dry_run):
     output = result.stdout + result.stderr
     assert output.count("issue-8.yaml") == 1, output
     assert "line 2: unknown state 'wroking'" in output
+    # Said as a short line, like the command's own, not as a timed log record.
+    assert f"controller: error: skipped until fixed: {path} line 2: " in result.stderr
 
 
 @pytest.mark.parametrize("dry_run", [[], ["--dry-run"]])
