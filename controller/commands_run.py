@@ -349,6 +349,12 @@ def _state_dir_problem(path: Path) -> str | None:
         folder = folder.parent
     if not folder.is_dir():
         return f"{path}: {folder} is not a directory; set state_dir to a folder"
+    if os.statvfs(folder).f_flag & os.ST_RDONLY:
+        # No chmod helps here: the whole file system refuses writes.
+        return (
+            f"{path}: {'it is' if folder == path else f'{folder} is'} on a read-only file "
+            "system; mount it read-write or set state_dir to a folder on a writable disk"
+        )
     if not os.access(folder, os.R_OK | os.W_OK | os.X_OK):
         if folder == path:
             return (

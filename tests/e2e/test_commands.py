@@ -247,5 +247,26 @@ def test_doctor_says_a_state_directory_this_user_may_not_write(tmp_path):
         locked.chmod(0o700)
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a read-only file system needs root")
+def test_doctor_says_a_read_only_file_system_and_suggests_no_chmod(tmp_path):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(disk)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        for state_dir, where in ((disk, "it is"), (disk / "st", f"{disk} is")):
+            (tmp_path / "controller.yaml").write_text(f"state_dir: {state_dir}\n")
+            line = doctor_line(tmp_path, "state")
+            assert line == (
+                f"FIX   state: {state_dir}: {where} on a read-only file system; mount it "
+                "read-write or set state_dir to a folder on a writable disk"
+            )
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+
+
 def files_in(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
