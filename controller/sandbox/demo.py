@@ -450,7 +450,10 @@ def _demonstrate(
     _git(root / "state", "init", "-q")
     config_path = root / "controller.yaml"
     config_path.write_text(
-        yaml.safe_dump(
+        f"# Written by `controller demo`. Its forge ({forge.url}) ran only while the demo\n"
+        "# ran; `controller sandbox serve --port PORT --dir FOLDER/forge --repo "
+        f"{REPOSITORY}`\n# starts it again (GITHUB_TOKEN=sandbox-{AUTHOR}).\n"
+        + yaml.safe_dump(
             _config(root, forge.url, agent, sandbox.model.url if sandbox.model else None),
             sort_keys=False,
         )
@@ -534,4 +537,10 @@ def _demonstrate(
         print(f"  #{number}: {_path_taken(history)}")
     print(f"\ndemo: state files and their git history: {state_dir}")
     print(f"demo: audit trail of one issue: git -C {state_dir} log -- issue-{filed[0]}.yaml")
+    print(
+        f"demo: `controller --config {config_path} status` (or `history {filed[0]}`) reads "
+        "them; the forge stopped with the demo (the README says how to start it again)"
+    )
+    if sandbox.keep:
+        print("demo: --keep: no agent is left to keep; each stopped when its issue closed")
     return 0

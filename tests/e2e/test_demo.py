@@ -79,11 +79,30 @@ def test_the_demo_closes_three_issues_with_the_scripted_agent(tmp_path):
     git(tmp_path, "add", "notes.txt")
     git(tmp_path, "commit", "-q", "-m", "mine")
     directory = tmp_path / "demo"
-    result = run_demo(directory)
+    # --keep keeps the agents' tmux server, and there is none once every issue closed.
+    result = run_demo(directory, "--keep")
     check_finished(directory, result, 3)
+    assert "demo: --keep: no agent is left to keep" in result.stdout
     assert git(tmp_path, "log", "--format=%s").splitlines() == ["mine"]
     state_repo = git(directory / "state", "rev-parse", "--show-toplevel")
     assert state_repo == str((directory / "state").resolve())
+    # The status command it names works on the folder after the demo has gone.
+    hint = f"demo: `controller --config {directory / 'controller.yaml'} status` "
+    assert hint in result.stdout
+    status = subprocess.run(
+        [sys.executable, "-m", "controller", "--config", str(directory / "controller.yaml")]
+        + ["status"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert status.returncode == 0, status.stderr
+    assert [line.split()[:2] for line in status.stdout.splitlines()[1:]] == [
+        ["#1", "closed"],
+        ["#2", "closed"],
+        ["#3", "closed"],
+    ]
 
 
 @pytest.mark.claude
