@@ -56,6 +56,17 @@ class StoreError(Exception):
     """A write the store refused; the message says which file and what to do."""
 
 
+class StoreUnwritable(StoreError):
+    """The state directory cannot be written (read-only, full, no permission)."""
+
+    def __init__(self, message: str, error: OSError, folder: Path):
+        super().__init__(message)
+        # As an OSError has them, so the run loop says what to do about the disk.
+        self.errno = error.errno
+        self.strerror = error.strerror
+        self.filename = str(folder)
+
+
 class ConcurrentEdit(StoreError):
     """A person changed the file while (or before) the controller wrote it; theirs stays."""
 
@@ -156,11 +167,36 @@ class Store:
             self._prepare()
         except OSError as error:
             self._ready = False
-            raise StoreError(
+            raise StoreUnwritable(
                 f"{self.state_dir}: cannot be written ({error.strerror}: {error.filename}); "
                 "the controller needs a writable state directory: fix its permissions, free "
-                "space or mount it read-write, then start again"
+                "space or mount it read-write, then start again",
+                error,
+                self.state_dir,
             ) from None
+
+    def check_writable(self) -> None:
+        """Raise StoreUnwritable unless a file can be written in the state directory now.
+
+        Called before each pass acts, so nothing is started (an agent, a worktree) whose
+        record could not be written: a folder turned read-only or a full disk stops the
+        pass before its first side effect, not after it.
+        """
+        self.prepare()
+        for folder in (self.state_dir, self.sidecar_dir):
+            try:
+                fd, probe = tempfile.mkstemp(
+                    dir=folder, prefix=f".probe.{os.getpid()}.", suffix=".tmp"
+                )
+                try:
+                    os.write(fd, b"probe\n")
+                finally:
+                    os.close(fd)
+                    os.unlink(probe)
+            except OSError as error:
+                raise StoreUnwritable(
+                    f"{folder}: cannot be written ({error.strerror})", error, folder
+                ) from None
 
     def _prepare(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -945,4 +981,5 @@ __all__ = [
     "StateFileExists",
     "Store",
     "StoreError",
+    "StoreUnwritable",
 ]

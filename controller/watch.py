@@ -9,7 +9,9 @@ progress and return, and the agents keep running for the next start to adopt.
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import signal
 import threading
 import time
@@ -68,6 +70,78 @@ class StateDirWatcher:
         self._observer.join(timeout=5)
 
 
+# Errors that say the disk (not the controller) is at fault: they last until a person
+# acts, so they are said once as what to do, not as a traceback on every pass.
+_DISK_ERRNOS = {
+    errno.EROFS: "mount it read-write",
+    errno.ENOSPC: "free some space on its disk",
+    errno.EDQUOT: "free some space or raise this user's disk quota",
+    errno.EACCES: "let this user write there (fix its owner or permissions)",
+    errno.EPERM: "let this user write there (fix its owner or permissions)",
+}
+
+
+def disk_problem(error: BaseException, state_dir: Path) -> tuple[int, str] | None:
+    """(errno, one line saying what and what to do) when `error` is a disk condition."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        number = getattr(current, "errno", None)
+        if number in _DISK_ERRNOS:
+            where = getattr(current, "filename", None) or state_dir
+            why = getattr(current, "strerror", None) or os.strerror(number)
+            return number, (
+                f"{where}: cannot be written ({why}); {_DISK_ERRNOS[number]}; the "
+                "controller keeps running and carries on once it can write there again"
+            )
+        current = current.__cause__ or current.__context__
+    return None
+
+
+class _PassFailures:
+    """Says each lasting failure once: a disk condition as one line, a bug as one traceback."""
+
+    def __init__(self, state_dir: Path):
+        self.state_dir = state_dir
+        self.disk: int | None = None  # the errno of the disk condition being waited out
+        self.bug: tuple[str, str] | None = None
+        self.repeats = 0
+
+    def failed(self, error: Exception) -> None:
+        problem = disk_problem(error, self.state_dir)
+        if problem is not None:
+            number, line = problem
+            if self.disk != number:
+                log.error("%s", line)
+                self.disk = number
+            else:
+                log.debug("the pass waits for the disk again: %s", line)
+            return
+        signature = (type(error).__name__, " ".join(str(error).split())[:300])
+        if signature != self.bug:
+            self.bug, self.repeats = signature, 0
+            # One failed pass (tmux or git unreachable for a moment) must not end an
+            # unattended controller: nothing was decided from the failed read, and the
+            # next pass observes the world again.
+            log.exception("the pass failed; the next one starts over")
+            return
+        self.repeats += 1
+        log.error(
+            "the pass failed again (%d times in a row, traceback above): %s: %s",
+            self.repeats + 1,
+            *signature,
+        )
+
+    def passed(self) -> None:
+        if self.disk is not None:
+            log.info("%s can be written again; carrying on", self.state_dir)
+        elif self.bug is not None and self.repeats:
+            log.info("a pass succeeded again after %d failed ones", self.repeats + 1)
+        self.disk = self.bug = None
+        self.repeats = 0
+
+
 def run_forever(
     run_pass: Callable[[bool], object],
     state_dir: Path,
@@ -79,6 +153,7 @@ def run_forever(
 ) -> None:
     """Call `run_pass(refresh_github)` whenever something may have changed, until `stop`."""
     watcher = StateDirWatcher(state_dir)
+    said = _PassFailures(state_dir)
     next_github = 0.0
     failures = 0
     try:
@@ -99,18 +174,19 @@ def run_forever(
                         " ".join(str(error).split())[:300],
                     )
                     break
-                # One failed pass (tmux or git unreachable for a moment, a full disk)
-                # must not end an unattended controller: nothing was decided from the
-                # failed read, and the next pass observes the world again.
-                log.exception("the pass failed; the next one starts over")
+                said.failed(error)
                 failed = True
+            else:
+                said.passed()
             failures = failures + 1 if failed else 0
             if on_pass is not None and not failed:
                 on_pass(report)
             timeout = min(pane_interval, max(0.0, next_github - time.monotonic()))
             if failures:
-                # A fault that persists (a read-only disk) is retried ever more slowly.
-                timeout = min(30.0, pane_interval * 2**failures)
+                # A fault that persists is retried ever more slowly, but a disk made
+                # writable again is noticed within seconds.
+                longest = 5.0 if said.disk is not None else 30.0
+                timeout = min(longest, pane_interval * 2**failures)
             deadline = time.monotonic() + timeout
             while not stop.is_set() and time.monotonic() < deadline:
                 if watcher.wait(min(0.2, deadline - time.monotonic())):

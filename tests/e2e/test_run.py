@@ -8,7 +8,9 @@ it runs, and a second controller cannot act on the same state directory.
 from __future__ import annotations
 
 import json
+import os
 import shlex
+import subprocess
 import sys
 from pathlib import Path
 
@@ -343,3 +345,57 @@ def test_ctrl_c_that_kills_the_git_of_a_step_leaves_the_step_for_the_next_start(
     sandbox.start(log_name="second.log")
     sandbox.wait_state(number, "working", "pr-open", "ci-green", "closed", timeout=90)
     assert len([w for w in sandbox.worktrees() if Path(w) != sandbox.repo_path]) == 1
+
+
+def _mount(*args: str) -> None:
+    subprocess.run(["mount", *args], check=True, capture_output=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="remounting the state folder read-only needs root")
+def test_a_state_folder_turned_read_only_is_said_once_and_its_end_is_said(sandbox):
+    first = sandbox.file("slug-dashes")
+    # Verbose, so the passes that find the folder read-only can be counted.
+    with open(sandbox.root / "controller.log", "ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "controller", "-v", "--config", str(sandbox.config_path), "run"],
+            cwd=sandbox.root,
+            env=sandbox.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    sandbox.processes.append(process)
+    sandbox.wait_state(first, "closed", timeout=120)
+    try:
+        _mount("--bind", str(sandbox.state_dir), str(sandbox.state_dir))
+    except (subprocess.CalledProcessError, FileNotFoundError) as error:
+        pytest.skip(f"cannot bind-mount here ({error})")
+    try:
+        _mount("-o", "remount,ro,bind", str(sandbox.state_dir))
+        # A new issue wants a state file, and there is nowhere to write it.
+        second = sandbox.file("median-even")
+        wait_for(
+            lambda: "Read-only file system" in sandbox.log(),
+            timeout=60,
+            message="the read-only folder to be said",
+        )
+        wait_for(
+            lambda: (
+                sandbox.log().count("the pass waits for the disk again") >= 3
+                or process.poll() is not None
+            ),
+            timeout=60,
+            message="more passes over the read-only folder",
+        )
+        assert process.poll() is None, sandbox.log()[-3000:]
+        _mount("-o", "remount,rw,bind", str(sandbox.state_dir))
+    finally:
+        subprocess.run(["umount", "-l", str(sandbox.state_dir)], capture_output=True)
+    sandbox.wait_state(second, "closed", timeout=120)
+    assert sandbox.stop(process) == 0
+    log = sandbox.log()
+    assert "Traceback" not in log, log[-4000:]
+    errors = [line for line in log.splitlines() if " ERROR " in line]
+    assert len(errors) == 1, errors
+    assert str(sandbox.state_dir) in errors[0] and "mount it read-write" in errors[0], errors
+    assert log.count("can be written again") == 1, log[-4000:]
