@@ -457,7 +457,8 @@ class Reconciler:
                     )
                     return
                 report.steps[-1] = f"{line} [failed: retried later]"
-                self._record_failure(record, step, error, report)
+                if not self._record_failure(record, step, error, report):
+                    self._undo_unrecorded_start(record.issue, step, obs)
                 return
             try:
                 record = self._record(record, step, results)
@@ -468,6 +469,7 @@ class Reconciler:
                 report.steps[-1] = f"{line} [done, not recorded]"
                 report.errors.append(f"#{record.issue} not recorded: {error}")
                 log.error("#%s %s not recorded: %s", record.issue, line, error)
+                self._undo_unrecorded_start(record.issue, step, obs)
                 return
             if self._stopping or step.action in ("launch", "nudge", "keys", "submit_draft"):
                 # The agent's screen changed because of us; read it again next pass.
@@ -504,9 +506,29 @@ class Reconciler:
             log.info("#%s %s: %s", record.issue, step.action, step.reason)
         return record
 
+    def _undo_unrecorded_start(self, number: int, step: decisions.Step, obs: Observation) -> None:
+        """Stops an agent just started whose start could not be written to its state file.
+
+        The file was emptied, edited or made unwritable while the agent started; an agent
+        that no record names would run unseen, outside every budget, and be started again
+        beside itself. Stopped, it is started afresh once its file can be written.
+        """
+        if step.action != "launch":
+            return
+        try:
+            self._stop(number, obs)
+        except Exception as error:
+            log.error("#%s could not stop its unrecorded agent: %s", number, error)
+            return
+        log.warning(
+            "#%s stopped the agent just started, as its start could not be recorded; it "
+            "is started again once the state file can be written",
+            number,
+        )
+
     def _record_failure(
         self, record: Record, step: decisions.Step, error: Exception, report: PassReport
-    ) -> None:
+    ) -> bool:
         policy = self.config.policy
         attempts = record.attempts + 1
         delay = min(policy.retry_backoff_max_s, policy.retry_backoff_s * 2 ** (attempts - 1))
@@ -522,6 +544,8 @@ class Reconciler:
             )
         except Exception as write_error:
             log.error("#%s could not record the failure: %s", record.issue, write_error)
+            return False
+        return True
 
     # -- act -----------------------------------------------------------------------
 

@@ -8,6 +8,8 @@ runs and what GitHub does in between, which a separate process would not let it.
 from __future__ import annotations
 
 import logging
+import shlex
+import sys
 import threading
 from pathlib import Path
 
@@ -169,3 +171,54 @@ def test_a_state_file_written_by_hand_waits_for_github_to_say_the_issue_exists(
         assert lost.state == "working" and lost.error.startswith("not found on GitHub")
         assert needs_person(lost)
         assert [e.dest for e in reconciler.store.history(99)] == ["working"]
+
+
+def test_a_state_file_emptied_while_its_agent_starts_leaves_no_agent_unrecorded(
+    tmp_path,
+    forge,  # noqa: F811
+    tmux_socket,
+):
+    number = forge.create_issue(AUTHOR, "an issue")["number"]
+    state = tmp_path / "state"
+    config = config_module.from_mapping(
+        {
+            "github": {"api_url": forge.url, "repo": "sandbox/sample", "authors": [AUTHOR]},
+            "repo": {"path": "./repo", "worktree_dir": "./worktrees"},
+            "tmux": {"socket": tmux_socket},
+            "agent": {
+                "profile": "scripted",
+                "command": shlex.join([sys.executable, "-m", "controller.sandbox.agent"]),
+                "env": {"SCRIPTED_AGENT_STALL": "1"},
+            },
+            "policy": {"settle_s": 0, "max_workers": 1},
+            "state_dir": "./state",
+        },
+        "test",
+        base_dir=tmp_path,
+    )
+    with open_reconciler(config, state, token=forge.token(AUTHOR)) as reconciler:
+        start = reconciler.sessions.start
+
+        def start_then_empty(name, *args, **kwargs):
+            started = start(name, *args, **kwargs)
+            # A person truncates the file while the agent is being started.
+            (state / f"issue-{number}.yaml").write_text("")
+            return started
+
+        reconciler.sessions.start = start_then_empty
+        report = reconciler.run_pass()
+        name = reconciler.session_name(number)
+        running = reconciler.sessions.exists(name)
+        loaded = reconciler.store.load(number)
+        recorded = isinstance(loaded, Record) and loaded.session == name
+        assert recorded or not running, (report, loaded)
+        assert not running, report
+        assert any("[done, not recorded]" in step for step in report.steps), report.steps
+
+        # Once the person writes the file again, the agent starts, and that is recorded.
+        reconciler.sessions.start = start
+        (state / f"issue-{number}.yaml").write_text(f"issue: {number}\nstate: worktree\n")
+        reconciler.run_pass()
+        started = reconciler.store.load(number)
+        assert started.state == "spawned" and started.session == name
+        assert reconciler.sessions.exists(name)
