@@ -138,6 +138,17 @@ def decide(record: Record, obs: Observation, ctx: Context) -> Step | None:
         # needed for an issue that carries on.
         return Step(reason="found on GitHub again", fields={"error": None})
 
+    if view is not None:
+        # A file written by hand with only `issue:` and `state:` gets what GitHub knows;
+        # what the person wrote is theirs and stays.
+        missing = {
+            name: value
+            for name, value in (("title", view.title), ("url", view.url))
+            if value and not getattr(record, name)
+        }
+        if missing:
+            return Step(reason=f"{' and '.join(missing)} read from GitHub", fields=missing)
+
     history_step = _pull_request_progress(record, obs)
     if history_step:
         return history_step

@@ -51,7 +51,7 @@ def ctx(**kw) -> Context:
 
 
 def rec(state="working", **kw) -> Record:
-    return Record(issue=7, state=state, title="issue 7", **kw)
+    return Record(issue=7, state=state, **{"title": "issue 7", "url": "https://x/7", **kw})
 
 
 def apply(record: Record, step: Step) -> Record:
@@ -434,3 +434,25 @@ def test_a_failed_start_waits_for_its_backoff_and_a_spent_budget_stops_it():
     adopted = decide(gave_up, obs(issues={7: issue()}, panes={7: pane("busy")}), ctx(max_spawns=2))
     assert (adopted.action, adopted.dest) == (None, "spawned")
     assert apply(gave_up, adopted).error is None
+
+
+def test_a_hand_written_file_gets_its_title_and_url_from_github():
+    minimal = Record(issue=7, state="discovered")
+    step = decide(minimal, obs(issues={7: issue()}), ctx())
+    assert step.fields == {"title": "issue 7", "url": "https://x/7"} and step.action is None
+    assert not step.dest
+    filled = apply(minimal, step)
+    assert decide(filled, obs(issues={7: issue()}), ctx()).action == "ensure_worktree"
+
+
+def test_a_title_written_by_hand_stays_and_only_the_url_is_filled():
+    own = Record(issue=7, state="discovered", title="my words")
+    step = decide(own, obs(issues={7: issue()}), ctx())
+    assert step.fields == {"url": "https://x/7"}
+
+
+def test_nothing_is_filled_before_github_shows_the_issue():
+    minimal = Record(issue=7, state="working")
+    assert decide(minimal, obs(unread=frozenset({7})), ctx()) is None
+    step = decide(minimal, obs(missing=frozenset({7})), ctx())
+    assert "title" not in step.fields

@@ -70,8 +70,10 @@ def test_an_issue_github_shows_again_loses_its_not_found_error(
         assert isinstance(found, Record) and found.state == "discovered"
         assert found.error is None and not needs_person(found)
         # One step clears the error (the hand-written file's forced state, made real now
-        # that the issue exists, starts it afresh).
-        assert len(report.steps) == 1 and report.steps[0].startswith("#2 update "), report.steps
+        # that the issue exists, starts it afresh); one more fills in what GitHub knows.
+        assert len(report.steps) == 2 and report.steps[0].startswith("#2 update "), report.steps
+        assert report.steps[1] == "#2 update title, url: title and url read from GitHub"
+        assert found.title == "the second issue"
         assert caplog.text.count("#2 found on GitHub again") == 1
         assert reconciler.run_pass().steps == []
 
@@ -222,3 +224,28 @@ def test_a_state_file_emptied_while_its_agent_starts_leaves_no_agent_unrecorded(
         started = reconciler.store.load(number)
         assert started.state == "spawned" and started.session == name
         assert reconciler.sessions.exists(name)
+
+
+def test_a_state_file_written_by_hand_gets_title_and_url_but_keeps_what_was_written(
+    tmp_path,
+    forge,  # noqa: F811
+    tmux_socket,
+):
+    first = forge.create_issue(AUTHOR, "the first issue")
+    second = forge.create_issue(AUTHOR, "the second issue")
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / f"issue-{first['number']}.yaml").write_text(
+        f"issue: {first['number']}\nstate: discovered\n"
+    )
+    (state / f"issue-{second['number']}.yaml").write_text(
+        f"issue: {second['number']}\nstate: discovered\ntitle: my own words\n"
+    )
+    config = configuration(tmp_path, forge.url, tmux_socket, max_workers=0)
+    with open_reconciler(config, state, token=forge.token(AUTHOR)) as reconciler:
+        reconciler.run_pass()
+        filled = reconciler.store.load(first["number"])
+        kept = reconciler.store.load(second["number"])
+        assert (filled.title, filled.url) == ("the first issue", first["html_url"])
+        assert (kept.title, kept.url) == ("my own words", second["html_url"])
+        assert reconciler.run_pass().steps == []  # filled once, not on every read
