@@ -30,6 +30,8 @@ from controller.store import StoreError
 log = logging.getLogger(__name__)
 
 MAX_STEPS_PER_ISSUE = 12
+# The end of the error a `worktree:` line naming a wrong folder leaves (as in worktrees).
+_WORKTREE_FIX = "delete the worktree: line to let the controller make one"
 # Timestamps this far ahead of now can only come from a clock that was set back.
 CLOCK_SLACK_S = 5.0
 
@@ -101,6 +103,8 @@ class Reconciler:
         self._last_screens: dict[str, tuple[tuple, screens.Reading]] = {}
         self._github_retry_at: float | None = None  # set by a rate limit: no reads before
         self._github_failure: str | None = None  # the last failed read's error, while failing
+        # Whether each (issue, worktree, branch) written names a folder not the issue's own.
+        self._worktree_checked: dict[tuple, str | None] = {}
 
     # -- observe -----------------------------------------------------------------
 
@@ -369,10 +373,46 @@ class Reconciler:
             if self._stopping:
                 break
             record = records[number]
+            if self._refuse_worktree(record, obs, report, dry_run):
+                continue
             if not dry_run:
                 record = self._restart_timers_after_clock_jump(record, obs.now)
             self._advance(record, obs, ctx, report, dry_run)
         return report
+
+    def _refuse_worktree(
+        self, record: Record, obs: Observation, report: PassReport, dry_run: bool
+    ) -> bool:
+        """True when the record's `worktree:` names a folder not the issue's own.
+
+        Nothing is done for that issue (no agent started in the main clone, no cleanup
+        of a folder that is not its worktree) until a person corrects the line; the
+        reason is written to the file once, and cleared once the line is fixed.
+        """
+        refuse = getattr(self.worktrees, "refuse", None)
+        key = (record.issue, record.worktree, record.branch)
+        if refuse is None or not record.worktree:
+            problem = None
+        elif key in self._worktree_checked:
+            problem = self._worktree_checked[key]
+        else:
+            problem = refuse(record.issue, record.worktree, record.branch)
+            self._worktree_checked[key] = problem  # git is asked once per value written
+        fixed = not problem and (record.error or "").endswith(_WORKTREE_FIX)
+        if problem:
+            obs.worktrees.pop(record.issue, None)
+            report.steps.append(f"#{record.issue} refused: {problem}")
+        said = bool(problem) and record.error == problem and not record.retry_at
+        if dry_run or not (fixed or (problem and not said)):
+            return bool(problem)
+        try:
+            self.store.update(record.issue, note=problem, error=problem, retry_at=None)
+        except StoreError as error:
+            log.error("#%s could not record its worktree line: %s", record.issue, error)
+            return True
+        if problem:
+            log.error("#%s left alone: %s", record.issue, problem)
+        return bool(problem)
 
     def _restart_timers_after_clock_jump(self, record: Record, now: float) -> Record:
         """Timers from before the machine's clock was set back restart from now.

@@ -30,6 +30,8 @@ from controller.processes import pid_alive
 log = logging.getLogger(__name__)
 
 SUFFIXES = string.ascii_lowercase
+# What to do about a `worktree:` line that names a folder not the issue's own.
+WORKTREE_FIX = "delete the worktree: line to let the controller make one"
 
 # Reads the token from the environment each time git asks, so it is never stored.
 _CREDENTIAL_HELPER = (
@@ -156,6 +158,33 @@ class Worktrees:
                     "repository, or let the controller clone it"
                 ) from None
         return self._repo.git
+
+    def refuse(self, number: int, path: Path | str, branch: str | None = None) -> str | None:
+        """Why `path` cannot be the worktree of `number`, or None when it can.
+
+        A `worktree:` line edited by hand may name the main clone or any other folder;
+        an agent started there would edit the wrong tree, and a cleanup would try to
+        remove it. Only the issue's own folder, or a worktree git lists on the issue's
+        branch (an adopted one), is used.
+        """
+        path = Path(path)
+        if not path.is_dir() or path.resolve() == self.path_for(number).resolve():
+            return None  # a missing folder is made again where it belongs
+        if path.resolve() == self.repo_path.resolve():
+            return f"worktree {path} is the main clone; {WORKTREE_FIX}"
+        listed = {info.path.resolve(): info for info in self.list().values()}
+        info = listed.get(path.resolve())
+        if info is None:
+            return f"worktree {path} is not a git worktree of {self.repo_path}; {WORKTREE_FIX}"
+        mine = bool(info.branch) and (
+            info.branch == branch or self._branch_pattern(number).match(info.branch) is not None
+        )
+        if not mine:
+            return (
+                f"worktree {path} is the worktree of branch {info.branch or '(detached)'}, "
+                f"not of #{number}; {WORKTREE_FIX}"
+            )
+        return None
 
     def path_for(self, number: int) -> Path:
         return (self.worktree_dir / f"issue-{number}").absolute()
@@ -378,4 +407,11 @@ class Worktrees:
         return RemovalResult(True, True)
 
 
-__all__ = ["Worktrees", "WorktreeInfo", "RemovalResult", "WorktreeError", "ensure_clone"]
+__all__ = [
+    "WORKTREE_FIX",
+    "Worktrees",
+    "WorktreeInfo",
+    "RemovalResult",
+    "WorktreeError",
+    "ensure_clone",
+]

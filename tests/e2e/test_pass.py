@@ -21,7 +21,7 @@ from controller.commands_state import needs_person
 from controller.github import GitHub
 from controller.record import Record
 from tests.forge_fixture import forge, forge_factory  # noqa: F401
-from tests.helpers import wait_for
+from tests.helpers import git, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -36,6 +36,26 @@ def configuration(root: Path, forge_url: str, socket: str, **policy) -> config_m
             "tmux": {"socket": socket},
             "agent": {"profile": "scripted"},
             "policy": {"settle_s": 0, **policy},
+            "state_dir": "./state",
+        },
+        "test",
+        base_dir=root,
+    )
+
+
+def with_scripted_agent(root: Path, forge_url: str, socket: str) -> config_module.Config:
+    """The configuration above with the stand-in agent, which stays idle once prompted."""
+    return config_module.from_mapping(
+        {
+            "github": {"api_url": forge_url, "repo": "sandbox/sample", "authors": [AUTHOR]},
+            "repo": {"path": "./repo", "worktree_dir": "./worktrees"},
+            "tmux": {"socket": socket},
+            "agent": {
+                "profile": "scripted",
+                "command": shlex.join([sys.executable, "-m", "controller.sandbox.agent"]),
+                "env": {"SCRIPTED_AGENT_STALL": "1"},
+            },
+            "policy": {"settle_s": 0, "max_workers": 1},
             "state_dir": "./state",
         },
         "test",
@@ -182,22 +202,7 @@ def test_a_state_file_emptied_while_its_agent_starts_leaves_no_agent_unrecorded(
 ):
     number = forge.create_issue(AUTHOR, "an issue")["number"]
     state = tmp_path / "state"
-    config = config_module.from_mapping(
-        {
-            "github": {"api_url": forge.url, "repo": "sandbox/sample", "authors": [AUTHOR]},
-            "repo": {"path": "./repo", "worktree_dir": "./worktrees"},
-            "tmux": {"socket": tmux_socket},
-            "agent": {
-                "profile": "scripted",
-                "command": shlex.join([sys.executable, "-m", "controller.sandbox.agent"]),
-                "env": {"SCRIPTED_AGENT_STALL": "1"},
-            },
-            "policy": {"settle_s": 0, "max_workers": 1},
-            "state_dir": "./state",
-        },
-        "test",
-        base_dir=tmp_path,
-    )
+    config = with_scripted_agent(tmp_path, forge.url, tmux_socket)
     with open_reconciler(config, state, token=forge.token(AUTHOR)) as reconciler:
         start = reconciler.sessions.start
 
@@ -249,3 +254,48 @@ def test_a_state_file_written_by_hand_gets_title_and_url_but_keeps_what_was_writ
         assert (filled.title, filled.url) == ("the first issue", first["html_url"])
         assert (kept.title, kept.url) == ("my own words", second["html_url"])
         assert reconciler.run_pass().steps == []  # filled once, not on every read
+
+
+@pytest.mark.parametrize("where", ["main clone", "other folder"])
+def test_a_worktree_line_naming_a_folder_not_the_issues_own_is_refused_once(
+    tmp_path,
+    forge,  # noqa: F811
+    tmux_socket,
+    caplog,
+    where,
+):
+    number = forge.create_issue(AUTHOR, "an issue")["number"]
+    state = tmp_path / "state"
+    config = with_scripted_agent(tmp_path, forge.url, tmux_socket)
+    with (
+        open_reconciler(config, state, token=forge.token(AUTHOR)) as reconciler,
+        caplog.at_level(logging.INFO, logger="controller.reconcile"),
+    ):
+        reconciler.run_pass(dry_run=True)  # clones the repository
+        clone = tmp_path / "repo"
+        folder = clone if where == "main clone" else tmp_path / "elsewhere"
+        folder.mkdir(exist_ok=True)
+        before = git(clone, "status", "--porcelain"), git(clone, "worktree", "list")
+        path = state / f"issue-{number}.yaml"
+        state.mkdir(exist_ok=True)
+        path.write_text(f"issue: {number}\nstate: worktree\nworktree: {folder}\n")
+
+        for _ in range(3):
+            reconciler.run_pass()
+        record = reconciler.store.load(number)
+        what = "is the main clone" if where == "main clone" else "is not a git worktree of"
+        assert f"worktree {folder} {what}" in record.error, record.error
+        assert record.error.endswith("delete the worktree: line to let the controller make one")
+        assert record.state == "worktree" and record.retry_at is None
+        assert needs_person(record)
+        assert not reconciler.sessions.exists(reconciler.session_name(number))
+        assert (git(clone, "status", "--porcelain"), git(clone, "worktree", "list")) == before
+        assert caplog.text.count(f"#{number} left alone: worktree {folder}") == 1
+        assert "failed" not in caplog.text
+
+        # The line deleted, the controller makes the worktree and carries on.
+        path.write_text(path.read_text().replace(f"worktree: {folder}\n", ""))
+        reconciler.run_pass()
+        record = reconciler.store.load(number)
+        assert record.state == "spawned" and record.error is None, record
+        assert record.worktree == str(tmp_path / "worktrees" / f"issue-{number}")

@@ -181,3 +181,21 @@ def test_a_clone_cut_short_leaves_nothing_at_the_target(tmp_path, origin):
     assert not abandoned.exists()
     assert not list(tmp_path.glob(".repo.cloning-*"))
     assert ensure_clone(target, str(origin))
+
+
+def test_a_worktree_line_is_refused_unless_it_names_the_issues_own(worktrees, clone, tmp_path):
+    own = worktrees.ensure(3)
+    other = worktrees.ensure(4)
+    fix = "delete the worktree: line to let the controller make one"
+    assert worktrees.refuse(3, own.path) is None
+    assert worktrees.refuse(3, tmp_path / "gone") is None  # made again where it belongs
+    assert worktrees.refuse(3, clone) == f"worktree {clone} is the main clone; {fix}"
+    assert worktrees.refuse(3, other.path) == (
+        f"worktree {other.path} is the worktree of branch {other.branch}, not of #3; {fix}"
+    )
+    assert worktrees.refuse(4, other.path) is None
+    stray = tmp_path / "stray"
+    stray.mkdir()
+    assert worktrees.refuse(3, stray) == (
+        f"worktree {stray} is not a git worktree of {worktrees.repo_path}; {fix}"
+    )
