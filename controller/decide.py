@@ -30,6 +30,20 @@ ACTIVE_STATES = ("worktree", "spawned", "working", "stalled", "pr-open", "ci-gre
 # States in which an agent is expected to be running in its session.
 AGENT_STATES = ("spawned", "working", "stalled", "pr-open", "ci-green")
 
+# How a failed action is named in a state file's error ("worktree failed: ...").
+ACTION_NAMES = {
+    "create": "record",
+    "ensure_worktree": "worktree",
+    "launch": "launch",
+    "stop_agent": "stop",
+    "remove_worktree": "worktree removal",
+    "cleanup": "cleanup",
+    "nudge": "nudge",
+    "keys": "keypress",
+    "submit_draft": "prompt submission",
+    "comment": "comment",
+}
+
 
 @dataclass(frozen=True)
 class Step:
@@ -43,18 +57,11 @@ class Step:
     forced_done: bool = False  # clears the record's `forced` flag once carried out
 
     def describe(self, number: int, state: str) -> str:
-        parts = [f"#{number}"]
-        if self.action:
-            parts.append(self.action + (f"({_short_args(self.args)})" if self.args else ""))
-        if self.dest:
-            parts.append(f"{state} -> {self.dest}")
-        elif self.fields and not self.action:
-            parts.append("update " + ", ".join(sorted(self.fields)))
-        return " ".join(parts) + f": {self.reason}"
-
-
-def _short_args(args: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v!r}" for k, v in sorted(args.items()) if k != "text")
+        """The step as a person reads it, in the words of an audit commit's subject:
+        `#7 discovered -> worktree: branch and worktree ready`, `#7 working: nudged (1/5)`.
+        """
+        where = f"{state} -> {self.dest}" if self.dest else state
+        return f"#{number} {where}: {self.reason}"
 
 
 @dataclass(frozen=True)
@@ -232,9 +239,9 @@ def _make_forced_state_real(record: Record, pane: PaneView | None, obs: Observat
     n = record.issue
     if record.state == "discovered":
         if pane is not None:
-            return Step(reason="forced discovered: starting over", action="stop_agent")
+            return Step(reason="forced discovered: agent stopped", action="stop_agent")
         if n in obs.worktrees:
-            return Step(reason="forced discovered: starting over", action="remove_worktree")
+            return Step(reason="forced discovered: worktree removed", action="remove_worktree")
         return Step(
             reason="forced discovered: starting over", forced_done=True, fields=_fresh_run_fields()
         )

@@ -477,11 +477,7 @@ class Reconciler:
                 # Stopping is no failure of this issue's: recorded as one, it would
                 # count against the issue's budget and hold it back after the restart.
                 report.steps[-1] = f"{line} [stopped: left for the next pass]"
-                log.info(
-                    "#%s %s not done: the controller is stopping; the next pass does it",
-                    record.issue,
-                    step.action,
-                )
+                log.info("%s: not done, the controller is stopping; the next pass does it", line)
                 return
             except Exception as error:
                 if self._stopping:
@@ -490,9 +486,8 @@ class Reconciler:
                     # of the same signal. The step is as unfinished as a Stopped one.
                     report.steps[-1] = f"{line} [stopped: left for the next pass]"
                     log.info(
-                        "#%s %s not done: the controller is stopping (%s); the next pass does it",
-                        record.issue,
-                        step.action,
+                        "%s: not done, the controller is stopping (%s); the next pass does it",
+                        line,
                         " ".join(str(error).split())[:300],
                     )
                     return
@@ -508,7 +503,7 @@ class Reconciler:
                 # edit racing us) must not stop the controller or the other issues.
                 report.steps[-1] = f"{line} [done, not recorded]"
                 report.errors.append(f"#{record.issue} not recorded: {error}")
-                log.error("#%s %s not recorded: %s", record.issue, line, error)
+                log.error("%s: done, not recorded: %s", line, error)
                 self._undo_unrecorded_start(record.issue, step, obs)
                 return
             if self._stopping or step.action in ("launch", "nudge", "keys", "submit_draft"):
@@ -540,10 +535,10 @@ class Reconciler:
             if gave_up:
                 log.warning("#%s %s: %s", record.issue, record.state, step.reason)
             elif step.action:
-                log.info("#%s %s: %s", record.issue, step.action, step.reason)
+                log.info("#%s %s: %s", record.issue, record.state, step.reason)
             return updated
         if step.action:
-            log.info("#%s %s: %s", record.issue, step.action, step.reason)
+            log.info("#%s %s: %s", record.issue, record.state, step.reason)
         return record
 
     def _undo_unrecorded_start(self, number: int, step: decisions.Step, obs: Observation) -> None:
@@ -572,7 +567,7 @@ class Reconciler:
         policy = self.config.policy
         attempts = record.attempts + 1
         delay = min(policy.retry_backoff_max_s, policy.retry_backoff_s * 2 ** (attempts - 1))
-        message = f"{step.action or 'step'} failed: {error}"
+        message = f"{decisions.ACTION_NAMES.get(step.action or '', 'step')} failed: {error}"
         report.errors.append(f"#{record.issue} {message}")
         log.error("#%s %s; retrying in %.0fs", record.issue, message, delay)
         try:

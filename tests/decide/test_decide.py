@@ -414,7 +414,7 @@ def test_a_failed_start_waits_for_its_backoff_and_a_spent_budget_stops_it():
     failed = record.replace(
         attempts=1,
         retry_at=utc_now_iso(NOW + 30),
-        error="submit_draft failed: the draft stayed in the input box",
+        error="prompt submission failed: the draft stayed in the input box",
     )
     assert decide(failed, draft, ctx(max_spawns=3)) is None
     assert (
@@ -456,3 +456,20 @@ def test_nothing_is_filled_before_github_shows_the_issue():
     assert decide(minimal, obs(unread=frozenset({7})), ctx()) is None
     step = decide(minimal, obs(missing=frozenset({7})), ctx())
     assert "title" not in step.fields
+
+
+def test_a_step_reads_like_an_audit_commit_subject_without_internal_names():
+    # What `reconcile` prints and the log says: the states and the reason, never the
+    # name of the function that carries the step out or its arguments.
+    move = Step(reason="branch and worktree ready", action="ensure_worktree", dest="worktree")
+    assert (
+        move.describe(11, "discovered") == "#11 discovered -> worktree: branch and worktree ready"
+    )
+    nudge = Step(reason="nudged (1/5)", action="nudge", args={"prompt": "nudge-continue"})
+    assert nudge.describe(11, "stalled") == "#11 stalled: nudged (1/5)"
+    restart = Step(
+        reason="forced spawned: agent restarted", action="launch", args={"restart": True}
+    )
+    assert "restart=" not in restart.describe(3, "spawned") and "launch" not in restart.describe(
+        3, "spawned"
+    )

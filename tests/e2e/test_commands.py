@@ -18,7 +18,7 @@ def test_a_dry_run_prints_the_plan_and_changes_nothing(sandbox):
     sandbox.file("median-even")
     result = sandbox.controller("reconcile", "--dry-run")
     assert result.returncode == 0, result.stderr
-    assert f"would: #{first} create" in result.stdout
+    assert f"would: #{first} new -> discovered: open issue by " in result.stdout
     assert not sandbox.state_dir.exists() and not sandbox.repo_path.exists()
     assert sandbox.sessions() == []
 
@@ -41,7 +41,7 @@ def test_a_step_that_fails_is_printed_as_failed_not_as_done(sandbox):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert any("discovered -> worktree" in x and "[failed" not in x for x in lines), lines
-    launch = [x for x in lines if x.startswith(f"#{number} launch")]
+    launch = [x for x in lines if x.startswith(f"#{number} worktree -> spawned: ")]
     assert launch and launch[0].endswith("[failed: retried later]"), lines
     assert f"error: #{number} launch failed" in result.stderr
     assert sandbox.state(number)["state"] == "worktree"

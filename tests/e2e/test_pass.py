@@ -91,8 +91,10 @@ def test_an_issue_github_shows_again_loses_its_not_found_error(
         assert found.error is None and not needs_person(found)
         # One step clears the error (the hand-written file's forced state, made real now
         # that the issue exists, starts it afresh); one more fills in what GitHub knows.
-        assert len(report.steps) == 2 and report.steps[0].startswith("#2 update "), report.steps
-        assert report.steps[1] == "#2 update title, url: title and url read from GitHub"
+        assert report.steps == [
+            "#2 discovered: forced discovered: starting over",
+            "#2 discovered: title and url read from GitHub",
+        ]
         assert found.title == "the second issue"
         assert caplog.text.count("#2 found on GitHub again") == 1
         assert reconciler.run_pass().steps == []
@@ -134,13 +136,16 @@ def test_a_stop_during_a_steps_wait_to_retry_is_not_the_issues_failure(
     (report,) = reports
     assert report.errors == []
     assert report.steps == [
-        f"#{number} create new -> discovered: open issue by {AUTHOR}",
-        f"#{number} ensure_worktree discovered -> worktree: branch and worktree ready "
+        f"#{number} new -> discovered: open issue by {AUTHOR}",
+        f"#{number} discovered -> worktree: branch and worktree ready "
         "[stopped: left for the next pass]",
     ]
     assert record.state == "discovered"
     assert (record.error, record.retry_at, record.attempts) == (None, None, 0)
-    assert f"#{number} ensure_worktree not done: the controller is stopping" in caplog.text
+    assert (
+        f"#{number} discovered -> worktree: branch and worktree ready: not done, the "
+        "controller is stopping" in caplog.text
+    )
     assert "failed" not in caplog.text
 
 

@@ -334,7 +334,10 @@ def test_ctrl_c_that_kills_the_git_of_a_step_leaves_the_step_for_the_next_start(
     assert first.wait(timeout=60) == 0, sandbox.log()
     log = sandbox.log()
     assert "received SIGINT" in log
-    assert f"#{number} ensure_worktree not done: the controller is stopping" in log
+    assert (
+        "discovered -> worktree: branch and worktree ready: not done, the controller is stopping"
+        in log
+    )
     assert "Traceback" not in log and " ERROR " not in log and " WARNING " not in log, log
     # Not the failure: no error, no retry time, nothing counted against it.
     state = sandbox.state(number)

@@ -61,7 +61,8 @@ def test_a_retried_step_that_succeeds_clears_its_error(tmp_path, action, why):
         step = Step(reason="nudged (1/5)", action="nudge", fields={"nudges": 1})
     rec._record_failure(record, step, ActionFailed(why), PassReport())
     failed = rec.store.load(7)
-    assert (failed.error, failed.attempts) == (f"{action} failed: {why}", 1)
+    named = {"nudge": "nudge", "ensure_worktree": "worktree"}[action]
+    assert (failed.error, failed.attempts) == (f"{named} failed: {why}", 1)
     assert failed.retry_at is not None and not needs_person(failed)
 
     done = rec._record(failed, step, {})
