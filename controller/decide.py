@@ -25,6 +25,11 @@ NOT_FOUND = (
     "not found on GitHub: a wrong number in a hand-written file, or an issue "
     "deleted or moved; fix the file, or force closed"
 )
+# The error of a state file named for a pull request's number.
+NOT_AN_ISSUE = (
+    "a pull request on GitHub, not an issue: a wrong number in a hand-written file; "
+    "delete the file, or write it for the issue's number"
+)
 # States in which an issue holds a worker slot (a worktree and, usually, an agent).
 ACTIVE_STATES = ("worktree", "spawned", "working", "stalled", "pr-open", "ci-green")
 # States in which an agent is expected to be running in its session.
@@ -129,6 +134,9 @@ def decide(record: Record, obs: Observation, ctx: Context) -> Step | None:
         # Nothing is done for an issue before GitHub says whether it exists (a state
         # file written by hand for a mistyped number, say); the next read tells.
         return None
+
+    if n in obs.pull_requests:
+        return _give_up(record, NOT_AN_ISSUE)
 
     if n in obs.missing:
         # Before a forced state is made real: no agent is started for an issue that

@@ -103,6 +103,9 @@ class Issue:
     created_at: str
     updated_at: str
     closed_at: str | None
+    # GitHub numbers issues and pull requests in one sequence, and its issues endpoint
+    # answers for either.
+    pull_request: bool = False
 
 
 @dataclass(frozen=True)
@@ -177,6 +180,7 @@ def issue_from_json(data: dict) -> Issue:
         created_at=data.get("created_at") or "",
         updated_at=data.get("updated_at") or "",
         closed_at=data.get("closed_at"),
+        pull_request="pull_request" in data,
     )
 
 

@@ -63,6 +63,8 @@ class Observation:
     worktrees: dict[int, str] = field(default_factory=dict)  # issue -> worktree path
     # Issues with a state file that GitHub answered 404 or 410 for.
     missing: frozenset[int] = frozenset()
+    # Issues with a state file whose number GitHub gives to a pull request.
+    pull_requests: frozenset[int] = frozenset()
     # Issues whose state file is newer than the GitHub read this observation uses (a
     # file written by hand since): GitHub has not said yet whether they exist.
     unread: frozenset[int] = frozenset()

@@ -67,6 +67,7 @@ class _GitHubSnapshot:
     ci: dict[int, CIView]
     bodies: dict[int, str]
     missing: frozenset[int] = frozenset()
+    pull_requests: frozenset[int] = frozenset()
 
 
 class Reconciler:
@@ -129,6 +130,7 @@ class Reconciler:
         issues: dict[int, IssueView] = {}
         bodies: dict[int, str] = {}
         missing: set[int] = set()
+        pull_requests: set[int] = set()
         for issue in self.github.open_issues(
             authors=authors,
             labels=cfg.labels,
@@ -152,6 +154,13 @@ class Reconciler:
                     f"#{number} not found on GitHub ({error.status}); left alone until it is",
                 )
                 missing.add(number)
+                continue
+            if issue.pull_request:
+                self._say_once(
+                    ("issue", number),
+                    f"#{number} is a pull request on GitHub, not an issue; left alone",
+                )
+                pull_requests.add(number)
                 continue
             issues[number] = _issue_view(issue, eligible=issue.author in authors)
             bodies[number] = issue.body or ""
@@ -182,7 +191,9 @@ class Reconciler:
                     pull.head_sha, no_checks=cfg.no_checks, grace_s=cfg.no_checks_grace_s
                 )
                 ci[number] = CIView(result.status, pull.head_sha, tuple(result.failed))
-        return _GitHubSnapshot(now, issues, pulls, ci, bodies, frozenset(missing))
+        return _GitHubSnapshot(
+            now, issues, pulls, ci, bodies, frozenset(missing), frozenset(pull_requests)
+        )
 
     def _observe_panes(self, records: dict[int, Record], now: float) -> dict[int, PaneView]:
         wanted = {self.session_name(n): n for n in records}
@@ -283,12 +294,12 @@ class Reconciler:
             obs.pulls = dict(self._snapshot.pulls)
             obs.ci = dict(self._snapshot.ci)
             obs.missing = self._snapshot.missing
+            obs.pull_requests = self._snapshot.pull_requests
             # Every open record is looked up on each read, so one the read has no
             # answer for was written after it.
+            answered = obs.issues.keys() | obs.missing | obs.pull_requests
             obs.unread = frozenset(
-                n
-                for n, r in records.items()
-                if r.state != "closed" and n not in obs.issues and n not in obs.missing
+                n for n, r in records.items() if r.state != "closed" and n not in answered
             )
         obs.panes = self._observe_panes(records, now)
         obs.worktrees = self._observe_worktrees(records)

@@ -7,10 +7,12 @@ runs and what GitHub does in between, which a separate process would not let it.
 
 from __future__ import annotations
 
+import json
 import logging
 import shlex
 import sys
 import threading
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -304,3 +306,49 @@ def test_a_worktree_line_naming_a_folder_not_the_issues_own_is_refused_once(
         record = reconciler.store.load(number)
         assert record.state == "spawned" and record.error is None, record
         assert record.worktree == str(tmp_path / "worktrees" / f"issue-{number}")
+
+
+def test_a_state_file_for_a_pull_requests_number_is_refused_not_worked(
+    tmp_path,
+    forge,  # noqa: F811
+    tmux_socket,
+    caplog,
+):
+    # GitHub numbers issues and pull requests in one sequence; its issues endpoint
+    # answers for a pull request too, so a mistyped number can name one.
+    forge.create_issue(AUTHOR, "the only issue")
+    work = tmp_path / "someone"
+    git(tmp_path, "clone", "-q", forge.clone_url, str(work))
+    git(work, "switch", "-q", "-c", "someone/notes")
+    (work / "NOTES.md").write_text("notes\n")
+    git(work, "add", "NOTES.md")
+    git(work, "commit", "-q", "-m", "notes")
+    git(work, "push", "-q", "origin", "someone/notes")
+    request = urllib.request.Request(
+        f"{forge.url}/repos/sandbox/sample/pulls",
+        method="POST",
+        data=json.dumps({"title": "Notes", "head": "someone/notes", "base": "main"}).encode(),
+        headers={"Authorization": f"token {forge.token(AUTHOR)}"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        pull = json.load(response)["number"]
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / f"issue-{pull}.yaml").write_text(f"issue: {pull}\nstate: discovered\n")
+    config = configuration(tmp_path, forge.url, tmux_socket, max_workers=5)
+
+    with (
+        open_reconciler(config, state, token=forge.token(AUTHOR)) as reconciler,
+        caplog.at_level(logging.INFO, logger="controller.reconcile"),
+    ):
+        reconciler.run_pass()
+        refused = reconciler.store.load(pull)
+        assert refused.state == "discovered" and needs_person(refused)
+        assert refused.error.startswith("a pull request on GitHub, not an issue")
+        reconciler.run_pass()
+        assert reconciler.store.load(pull).state == "discovered"
+        assert not reconciler.worktrees.path_for(pull).exists()
+        # The real issue was worked on meanwhile.
+        assert reconciler.store.load(1).state != "discovered"
+    assert caplog.text.count(f"#{pull} is a pull request on GitHub, not an issue") == 1
+    assert [h.dest for h in reconciler.store.history(pull)] == ["discovered"]
