@@ -12,10 +12,12 @@ import dataclasses
 import datetime as dt
 import decimal
 import difflib
+import math
 import os
 import re
 import shlex
 import string
+import sys
 import sysconfig
 import typing
 from dataclasses import dataclass, field
@@ -169,48 +171,142 @@ _CHOICES = {
 }
 
 
-def _type_name(annotation: Any) -> str:
+# The longest any interval, timeout, grace or backoff may be. More is a slip (an extra
+# zero, or 1.0e+20 meant as "never"), and a time that far ahead cannot be written down:
+# a failure whose retry would fall after the year 9999 could not be recorded at all.
+MAX_SECONDS = 604800  # one week
+
+# The agents' screen size. Below these the profiles' screen rules have too little to read;
+# above them every capture is mostly blank and costly to read (tmux itself stops at 10000).
+TMUX_WIDTH = (20, 1000)
+TMUX_HEIGHT = (5, 1000)
+
+# What a shell, env and exec accept as a variable name; anything else (an `=`, a space, an
+# empty name) fails or means something else only when the agent is started.
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+_BOOLEAN_WORDS = "YAML reads an unquoted yes, no, on or off as true or false"
+
+
+def _number(value: int | float) -> str:
+    """A number as a person wrote it: 200 rather than 200.0, and a huge one by its size."""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "not-a-number (.nan)"
+        if math.isinf(value):
+            return "infinity" if value > 0 else "minus infinity"
+        if value.is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        return repr(value)
+    if abs(value) >= 10**15:
+        return "a number of more than 15 digits"
+    return str(value)
+
+
+def _found(value: Any) -> str:
+    """What was written, in the words of the file rather than of Python."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and math.isfinite(value):
+        return repr(value)  # 3.0 where a whole number is wanted
+    if isinstance(value, int | float):
+        return _number(value)
+    if isinstance(value, str):
+        if len(value) > 60:
+            return f"the text {value[:60]!r}... ({len(value)} characters)"
+        return f"the text {value!r}"
+    if isinstance(value, dt.datetime):
+        return f"the date and time {value.isoformat()}"
+    if isinstance(value, dt.date):
+        return f"the date {value.isoformat()}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, bytes):
+        return "binary data"
+    return "a set" if isinstance(value, set) else "a value of another kind"
+
+
+def _expected(annotation: Any, example: Any) -> str:
     origin = typing.get_origin(annotation)
     if origin is list:
-        return "a list of " + _type_name(typing.get_args(annotation)[0]) + "s"
+        return "a list, e.g. [first, second]"
     if origin is dict:
-        return "a mapping of strings"
-    return {str: "string", int: "integer", float: "number", bool: "true or false"}.get(
-        annotation, str(annotation)
+        return "a mapping of names to values, e.g. {MY_VAR: value}"
+    if annotation is bool:
+        return "true or false"
+    what = {str: "text", int: "a whole number", float: "a number of seconds"}[annotation]
+    if example in (None, ""):
+        return what
+    return f"{what}, e.g. {_number(example) if annotation is float else example}"
+
+
+def _type_hint(annotation: Any, value: Any, example: Any) -> str:
+    """How to write what was meant, where the slip is a common one."""
+    if value is None:
+        return " (write a value, or remove the key to use the default)"
+    if isinstance(value, bool):
+        return f" ({_BOOLEAN_WORDS}{': put it in quotes' if annotation is str else ''})"
+    if annotation is str and isinstance(value, int | float):
+        return f" (put it in quotes: '{value}')" if math.isfinite(value) else " (put it in quotes)"
+    if annotation is float and isinstance(value, float) and math.isinf(value):
+        return " (YAML reads .inf, and a number too large such as 1.0e+999, as infinity)"
+    if annotation is int and isinstance(value, float) and value.is_integer():
+        return f" (write {_number(value)}, without the point)"
+    if annotation is bool and isinstance(value, str):
+        if value.lower() in ("true", "false", "yes", "no", "on", "off"):
+            return " (write true or false without quotes)"
+    return _number_hint(annotation, value)
+
+
+def _type_error(where: str, annotation: Any, value: Any, example: Any = None) -> ConfigError:
+    return ConfigError(
+        f"{where} must be {_expected(annotation, example)}; found {_found(value)}"
+        f"{_type_hint(annotation, value, example)}"
     )
 
 
-def _check_value(where: str, annotation: Any, value: Any) -> Any:
+def _check_value(where: str, annotation: Any, value: Any, example: Any = None) -> Any:
     origin = typing.get_origin(annotation)
     if origin is list:
         (item,) = typing.get_args(annotation)
         if value is None:
             return []
         if not isinstance(value, list):
-            raise ConfigError(f"{where} must be {_type_name(annotation)}, not {value!r}")
+            raise _type_error(where, annotation, value)
         return [_check_value(f"{where}[{i}]", item, v) for i, v in enumerate(value)]
     if origin is dict:
         if value is None:
             return {}
-        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
-            raise ConfigError(f"{where} must be a mapping of names to strings, not {value!r}")
+        if not isinstance(value, dict):
+            raise _type_error(where, annotation, value)
+        for name in value:
+            if not isinstance(name, str):
+                raise ConfigError(
+                    f"{where} must map names to values, e.g. {{MY_VAR: value}}; found "
+                    f"{_found(name)} as a name"
+                )
         return {k: _check_value(f"{where}.{k}", str, v) for k, v in value.items()}
-    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
     if annotation is str and value is None:
         return ""
     if annotation is str and isinstance(value, dt.date) and not isinstance(value, dt.datetime):
         return value.isoformat()  # YAML reads an unquoted 2024-05-01 as a date
-    if annotation is bool and isinstance(value, bool):
+    if isinstance(value, bool):
+        if annotation is bool:
+            return value
+        raise _type_error(where, annotation, value, example)
+    if annotation is float and isinstance(value, int):
+        # An integer too large for a float stays exact: every number of seconds has a
+        # most (MAX_SECONDS), so _validate refuses it before it is used.
+        return float(value) if abs(value) <= 2**53 else value
+    if annotation is float and isinstance(value, float) and not math.isfinite(value):
+        raise _type_error(where, annotation, value, example)
+    if annotation in (str, int, float) and isinstance(value, annotation):
         return value
-    if annotation in (int, float) and isinstance(value, bool):
-        raise ConfigError(f"{where} must be {_type_name(annotation)}, not {value!r}")
-    if not isinstance(value, annotation):
-        raise ConfigError(
-            f"{where} must be {_type_name(annotation)}, not {value!r}"
-            f"{_number_hint(annotation, value)}"
-        )
-    return value
+    raise _type_error(where, annotation, value, example)
 
 
 def _number_hint(annotation: Any, value: Any) -> str:
@@ -240,8 +336,12 @@ def _build(cls: type, data: Any, where: str, source: str) -> Any:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{source}: {where or 'the file'} must be a mapping of keys to values")
+        raise ConfigError(
+            f"{source}: {where or 'the file'} must be a mapping of keys to values, e.g. "
+            f"key: value on lines of their own; found {_found(data)}"
+        )
     hints = typing.get_type_hints(cls)
+    defaults = cls()
     known = {f.name for f in dataclasses.fields(cls) if f.name != "base_dir"}
     unknown = sorted(set(data) - known, key=str)
     if unknown:
@@ -263,70 +363,86 @@ def _build(cls: type, data: Any, where: str, source: str) -> Any:
         if choices and data[name] not in choices:
             # Checked before the type, so `permission: yes` (which YAML reads as true)
             # is told the choices rather than "must be string".
-            hint = (
-                " (YAML reads an unquoted yes, no, on or off as true or false)"
-                if isinstance(data[name], bool)
-                else ""
-            )
+            hint = f" ({_BOOLEAN_WORDS})" if isinstance(data[name], bool) else ""
             raise ConfigError(
-                f"{source}: {key} must be one of {', '.join(choices)}, not {data[name]!r}{hint}"
+                f"{source}: {key} must be one of {', '.join(choices)}; found "
+                f"{_found(data[name])}{hint}"
             )
         try:
-            values[name] = _check_value(key, annotation, data[name])
+            values[name] = _check_value(key, annotation, data[name], getattr(defaults, name))
         except ConfigError as error:
             raise ConfigError(f"{source}: {error}") from None
     return cls(**values)
 
 
-# Intervals, timeouts and sizes that must be more than zero, and those that may be zero.
-_POSITIVE = (
+# Intervals and timeouts that must be more than zero; every other number of seconds may
+# be zero (a stall threshold of zero nudges an idle agent at once), and every count too.
+_POSITIVE = {
     ("github", "poll_interval_s"),
     ("github", "timeout_s"),
     ("tmux", "poll_interval_s"),
-    ("tmux", "width"),
-    ("tmux", "height"),
     ("policy", "hang_after_s"),
-)
-# A stall threshold of zero is meaningful: an idle agent is nudged at once.
-_NOT_NEGATIVE = (
-    ("policy", "stall_after_s"),
-    ("github", "no_checks_grace_s"),
-    ("policy", "settle_s"),
-    ("policy", "retry_backoff_s"),
-    ("policy", "retry_backoff_max_s"),
-    ("policy", "max_workers"),
-    ("policy", "max_nudges"),
-    ("policy", "max_spawns"),
-    ("policy", "max_ci_attempts"),
-)
+}
+# The numbers with a range of their own: (least, most, unit).
+_RANGES = {
+    ("tmux", "width"): (*TMUX_WIDTH, "columns"),
+    ("tmux", "height"): (*TMUX_HEIGHT, "lines"),
+}
+
+
+def _range(section: str, name: str, annotation: Any) -> tuple[float, bool, float | None, str]:
+    """(least, whether the least itself is refused, most or None, unit) of a number."""
+    if (section, name) in _RANGES:
+        least, most, unit = _RANGES[section, name]
+        return least, False, most, unit
+    if annotation is float:
+        return 0, (section, name) in _POSITIVE, MAX_SECONDS, "seconds"
+    return 0, False, None, ""
+
+
+def _range_text(least: float, above: bool, most: float | None, unit: str) -> str:
+    unit = f" {unit}" if unit else ""
+    week = " (one week)" if most == MAX_SECONDS and unit == " seconds" else ""
+    if most is None:
+        return f"{least} or more{unit}"
+    if above:
+        return f"more than {least} and at most {most}{unit}{week}"
+    return f"from {least} to {most}{unit}{week}"
+
+
+def _check_ranges(config: Config, source: str) -> None:
+    """Every number is within its range: found here, not when it is first used."""
+    for section_field in dataclasses.fields(config):
+        section = getattr(config, section_field.name)
+        if not dataclasses.is_dataclass(section):
+            continue
+        hints = typing.get_type_hints(type(section))
+        for field_ in dataclasses.fields(section):
+            annotation = hints[field_.name]
+            if annotation not in (int, float):
+                continue
+            value = getattr(section, field_.name)
+            least, above, most, unit = _range(section_field.name, field_.name, annotation)
+            if value < least or (above and value == least) or (most is not None and value > most):
+                raise ConfigError(
+                    f"{source}: {section_field.name}.{field_.name} must be "
+                    f"{_range_text(least, above, most, unit)}; found {_number(value)}"
+                )
+
+
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def _validate(config: Config, source: str) -> None:
-    for section, name in _POSITIVE:
-        value = getattr(getattr(config, section), name)
-        if not value > 0:
-            raise ConfigError(f"{source}: {section}.{name} must be more than 0, not {value!r}")
-    for section, name in _NOT_NEGATIVE:
-        value = getattr(getattr(config, section), name)
-        if not value >= 0:
-            raise ConfigError(f"{source}: {section}.{name} must be zero or more, not {value!r}")
+    _check_ranges(config, source)
     policy = config.policy
     if policy.retry_backoff_max_s < policy.retry_backoff_s:
         raise ConfigError(
-            f"{source}: policy.retry_backoff_max_s ({policy.retry_backoff_max_s:g}) must be at "
-            f"least policy.retry_backoff_s ({policy.retry_backoff_s:g})"
+            f"{source}: policy.retry_backoff_max_s ({_number(policy.retry_backoff_max_s)}) "
+            f"must be at least policy.retry_backoff_s ({_number(policy.retry_backoff_s)}); "
+            "raise the one or lower the other"
         )
-    try:
-        api_url = urlsplit(config.github.api_url)
-        scheme, host = api_url.scheme, api_url.hostname
-    except ValueError:
-        scheme = host = None
-    if scheme not in ("http", "https") or not host:
-        raise ConfigError(
-            f"{source}: github.api_url must be an http:// or https:// address such as "
-            f"https://api.github.com, not {config.github.api_url!r}"
-        )
+    _check_api_url(config.github.api_url, source)
     since = config.github.created_since
     if since not in ("", "today"):
         try:
@@ -336,11 +452,12 @@ def _validate(config: Config, source: str) -> None:
         except ValueError:
             raise ConfigError(
                 f"{source}: github.created_since must be a date (YYYY-MM-DD, such as "
-                f'2024-05-01), "today" or empty, not {since!r}'
+                f'2024-05-01), "today" or empty; found {since!r}'
             ) from None
     if config.github.repo and config.github.repo.count("/") != 1:
         raise ConfigError(
-            f"{source}: github.repo must look like OWNER/NAME, not {config.github.repo!r}"
+            f"{source}: github.repo must look like OWNER/NAME, e.g. octocat/hello-world; "
+            f"found {config.github.repo!r}"
         )
     _check_template(
         source,
@@ -362,7 +479,7 @@ def _validate(config: Config, source: str) -> None:
     if not socket or "/" in socket or len(socket) > 64 or not socket.isprintable():
         raise ConfigError(
             f"{source}: tmux.socket must be a plain name of up to 64 characters without "
-            f"'/' (tmux -L NAME makes a socket of that name in its own folder), not {socket!r}"
+            f"'/' (tmux -L NAME makes a socket of that name in its own folder); found {socket!r}"
         )
     _check_agent(config.agent, source)
     if not config.state_dir.strip():
@@ -375,6 +492,34 @@ def _validate(config: Config, source: str) -> None:
             f"{source}: prompts_dir {config.prompts_dir!r} is not a folder "
             f"({config.path(config.prompts_dir)}); create it with your templates, or remove "
             "the key to use the shipped ones"
+        )
+
+
+def _check_api_url(url: str, source: str) -> None:
+    """An address the HTTP client can use; a bad port or no host fails only at the first read."""
+    try:
+        parts = urlsplit(url)
+        scheme, host = parts.scheme, parts.hostname
+        problem = (
+            "" if scheme in ("http", "https") else "it does not start with http:// or https://"
+        )
+        if not problem and not host:
+            problem = "it names no host"
+        if not problem and parts.port == 0:
+            problem = "its port is 0"
+    except ValueError as error:
+        # urlsplit's own words: "Port out of range 0-65535", "Port could not be cast to
+        # integer value", "Invalid IPv6 URL".
+        problem = (
+            "its port is not a number from 1 to 65535"
+            if "Port" in str(error)
+            else "its host is not a valid address"
+        )
+    if problem:
+        raise ConfigError(
+            f"{source}: github.api_url must be an http:// or https:// address with a host "
+            f"and, if any, a port from 1 to 65535, e.g. https://api.github.com or "
+            f"http://127.0.0.1:8000; found {url!r}, and {problem}"
         )
 
 
@@ -404,6 +549,14 @@ def _check_agent(agent: AgentConfig, source: str) -> None:
                 "command, or leave it empty for the profile's own"
             )
     for key, names in (("agent.pass_env", agent.pass_env), ("agent.env", list(agent.env))):
+        bad = next((name for name in names if not _ENV_NAME.fullmatch(name)), None)
+        if bad is not None:
+            what = "an empty name" if not bad else f"{bad!r}, which is not a variable name"
+            raise ConfigError(
+                f"{source}: {key} names {what}; a name is letters, digits and _, not "
+                "starting with a digit, e.g. MY_VAR (a value goes in agent.env as "
+                "MY_VAR: value)"
+            )
         token = next((name for name in names if name in TOKEN_VARIABLES), None)
         if token is not None:
             raise ConfigError(
@@ -425,10 +578,10 @@ def _check_template(
     allowed = ", ".join(f"{{{name}}}" for name in fields)
     try:
         parsed = list(string.Formatter().parse(template))
-    except ValueError as error:
+    except ValueError:
         raise ConfigError(
-            f"{source}: {key} {template!r} is not a valid template ({error}); "
-            f"write literal text and {allowed}"
+            f"{source}: {key} {template!r} is not a valid template (a {{ or }} without its "
+            f"partner); write literal text and {allowed}"
         ) from None
     for _text, name, spec, conversion in parsed:
         if name is not None and (name not in fields or spec or conversion):
@@ -462,14 +615,16 @@ def from_mapping(data: Any, source: str = "<config>", base_dir: str | Path = "."
 DEFAULT_PATH = Path("controller.yaml")
 
 
-def _refuse_duplicate_keys(
+def _check_nodes(
     node: Any, source: str, where: str = "", seen_nodes: set[int] | None = None
 ) -> None:
-    """A key written twice in one mapping: YAML would keep the last one silently.
+    """A key written twice in one mapping, or a value YAML cannot turn into a value.
 
-    An alias shares its anchor's node, so each node is looked at once: a node that
-    holds an alias of itself would otherwise never end, nested aliases take
-    exponential time.
+    YAML would keep the last of two keys silently; a date that does not exist
+    (2024-02-30) or a number of thousands of digits would stop the reading with a
+    Python traceback. An alias shares its anchor's node, so each node is looked at
+    once: a node that holds an alias of itself would otherwise never end, nested
+    aliases take exponential time.
     """
     seen_nodes = set() if seen_nodes is None else seen_nodes
     if id(node) in seen_nodes:
@@ -486,10 +641,30 @@ def _refuse_duplicate_keys(
                     f"on line {seen[key]}); keep one of them"
                 )
             seen[key] = line
-            _refuse_duplicate_keys(value_node, source, key, seen_nodes)
+            _check_nodes(key_node, source, key, seen_nodes)
+            _check_nodes(value_node, source, key, seen_nodes)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            _refuse_duplicate_keys(item, source, f"{where}[{index}]", seen_nodes)
+            _check_nodes(item, source, f"{where}[{index}]", seen_nodes)
+    elif isinstance(node, yaml.ScalarNode) and node.tag in _CONSTRUCTED:
+        try:
+            yaml.constructor.SafeConstructor().construct_object(node)
+        except (ValueError, OverflowError):
+            if node.tag == _TIMESTAMP:
+                wanted = "a date that exists, e.g. 2024-05-01"
+                found = f"{node.value[:40]}, which does not exist"
+            else:
+                wanted = f"a number of at most {sys.get_int_max_str_digits()} digits"
+                found = f"a number of {len(node.value)} characters"
+            raise ConfigError(
+                f"{source}: line {node.start_mark.line + 1}: {where or 'the file'} must be "
+                f"{wanted}; found {found}"
+            ) from None
+
+
+# The plain values YAML makes into a Python value that can fail to exist.
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+_CONSTRUCTED = ("tag:yaml.org,2002:int", _TIMESTAMP)
 
 
 def load(path: str | Path | None, *, required: bool = False) -> Config:
@@ -507,7 +682,7 @@ def load(path: str | Path | None, *, required: bool = False) -> Config:
     text = ""
     try:
         text = read_small(path, what="configuration").decode("utf-8")
-        _refuse_duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader), str(path))
+        _check_nodes(yaml.compose(text, Loader=yaml.SafeLoader), str(path))
         data = yaml.safe_load(text)
     except FileNotFoundError:
         if os.path.islink(path):
