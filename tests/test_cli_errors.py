@@ -230,7 +230,7 @@ def test_a_binary_configuration_is_named_as_such(tmp_path):
 @pytest.mark.parametrize(
     "key,value,suggested",
     [
-        ("github.timeout_s", "1e9", ["1000000000", "1.0e+9"]),
+        ("github.timeout_s", "1e5", ["100000", "1.0e+5"]),
         ("github.timeout_s", "25E-3", ["0.025", "2.5e-2"]),
         ("policy.max_workers", "1e1", ["10"]),
     ],
@@ -241,7 +241,7 @@ def test_a_number_yaml_reads_as_text_gets_a_hint_that_works(tmp_path, key, value
     path.write_text(f"{section}:\n  {name}: {value}\n")
     line = one_clean_line(controller(tmp_path, "--config", "c.yaml", "status"))
     assert line.endswith(
-        f"not {value!r} (YAML reads {value} as text: write {' or '.join(suggested)})"
+        f"found the text {value!r} (YAML reads {value} as text: write {' or '.join(suggested)})"
     )
     for spelling in suggested:
         path.write_text(f"{section}:\n  {name}: {spelling}\n")
@@ -251,7 +251,7 @@ def test_a_number_yaml_reads_as_text_gets_a_hint_that_works(tmp_path, key, value
 def test_a_number_in_quotes_is_told_to_lose_them(tmp_path):
     (tmp_path / "c.yaml").write_text("policy:\n  max_workers: '4'\n")
     line = one_clean_line(controller(tmp_path, "--config", "c.yaml", "status"))
-    assert line.endswith("not '4' (it is in quotes: write the number without them)")
+    assert line.endswith("found the text '4' (it is in quotes: write the number without them)")
 
 
 @pytest.mark.parametrize(

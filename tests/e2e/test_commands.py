@@ -86,7 +86,7 @@ def test_doctor_names_the_prompt_templates_a_prompts_dir_lacks(sandbox):
     "text,expected",
     [
         ("policy:\n  max_wrokers: 3\n", "unknown key policy.max_wrokers"),
-        ("policy:\n  max_workers: many\n", "policy.max_workers must be integer"),
+        ("policy:\n  max_workers: many\n", "policy.max_workers must be a whole number"),
         ("github: [1, 2]\n", "github must be a mapping"),
         ("tmux:\n  socket: a\n   bad: indent\n", "line 3"),
     ],
