@@ -6,7 +6,10 @@ the issue tracker, written by anyone: they are inserted once and never read agai
 template, so a title holding `{body}` or stray braces cannot change the prompt's shape.
 Issue text is also cleaned of what a person reading the issue cannot see (HTML comments,
 zero-width and direction-changing characters, terminal escapes), because the agent
-would read it all the same.
+would read it all the same. It cannot close the frame the template puts around it: a
+line of its own that looks like one of the markers loses its dashes. A title stays on
+its one line, and text longer than GitHub itself keeps is cut with a note saying where
+the rest is.
 
 This module never does I/O beyond reading the template file.
 """
@@ -31,6 +34,16 @@ _INVISIBLE = re.compile(
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 # Lone surrogates: what non-UTF-8 bytes in an issue decode to; no terminal can take them.
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# A line that could pass for the templates' `----- BEGIN ...` / `----- END ...` markers.
+_DASHES = "-\u2010-\u2015\u2212\ufe58\ufe63\uff0d"
+_MARKER = re.compile(
+    rf"^([ \t>]*)[{_DASHES}]{{3,}}(?=[ \t]*(?:BEGIN|END)\b)", re.IGNORECASE | re.MULTILINE
+)
+_SPACES = re.compile(r"\s+")
+
+# GitHub keeps at most this much of an issue's body or of one comment.
+TEXT_LIMIT = 65_536
+TITLE_LIMIT = 256
 
 
 class PromptError(Exception):
@@ -45,6 +58,28 @@ def sanitize_issue_text(text: str) -> str:
     text = _INVISIBLE.sub("", text)
     text = _SURROGATE.sub("\ufffd", text)
     return _CONTROL.sub("", text)
+
+
+def issue_title(title: str, limit: int = TITLE_LIMIT) -> str:
+    """A title (or any one-line value) as one clean line of at most `limit` characters."""
+    line = _SPACES.sub(" ", sanitize_issue_text(title)).strip()
+    if len(line) > limit:
+        line = line[: limit - 1].rstrip() + "\u2026"
+    return line
+
+
+def issue_text(text: str, *, where: str = "", keep: str = "start", limit: int = TEXT_LIMIT) -> str:
+    """Issue text to put between a template's markers: cleaned, unable to forge a marker,
+    and cut to `limit` characters, keeping its `start` or its `end`, with a note saying
+    the rest is at `where`."""
+    text = _MARKER.sub(r"\1(a line like the markers) ", sanitize_issue_text(text))
+    if len(text) <= limit:
+        return text
+    note = f"[cut: the text is {len(text)} characters, longer than the {limit} kept here"
+    note += f"; read all of it at {where}]" if where else "]"
+    if keep == "end":
+        return note + "\n\n" + text[-limit:]
+    return text[:limit] + "\n\n" + note
 
 
 def fill(template: str, values: dict[str, object], *, source: str = "<template>") -> str:
@@ -90,4 +125,15 @@ def render(prompts_dir: Path, name: str, **values: object) -> str:
     return fill(template, values, source=str(path)).strip() + "\n"
 
 
-__all__ = ["render", "fill", "sanitize_issue_text", "missing_templates", "PromptError", "TEMPLATES"]
+__all__ = [
+    "render",
+    "fill",
+    "sanitize_issue_text",
+    "issue_title",
+    "issue_text",
+    "missing_templates",
+    "PromptError",
+    "TEMPLATES",
+    "TEXT_LIMIT",
+    "TITLE_LIMIT",
+]

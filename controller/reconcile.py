@@ -731,15 +731,16 @@ class Reconciler:
             authors = self._authors()
             found = self.github.comments(record.issue, authors=authors)
             comments = "\n\n".join(f"{c.author} wrote:\n{c.body}" for c in found)
+        url = prompts.issue_title(record.url or "", limit=2048)
         values = {
             "number": record.issue,
-            "title": prompts.sanitize_issue_text(record.title or ""),
-            "url": record.url or "",
+            "title": prompts.issue_title(record.title or ""),
+            "url": url,
             "branch": record.branch or "",
             "repository": self.config.github.repo,
-            "body": prompts.sanitize_issue_text(body),
-            "comments": prompts.sanitize_issue_text(comments) or "(none)",
-            "failed_checks": prompts.sanitize_issue_text(extra.get("failed_checks", "")),
+            "body": prompts.issue_text(body, where=url),
+            "comments": prompts.issue_text(comments, where=url, keep="end") or "(none)",
+            "failed_checks": prompts.issue_text(extra.get("failed_checks", "")),
             "pr": record.pr or "",
         }
         return prompts.render(self.config.prompts_path, template, **values)
