@@ -23,7 +23,7 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
@@ -507,6 +507,15 @@ def _check_api_url(url: str, source: str) -> None:
             problem = "it names no host"
         if not problem and parts.port == 0:
             problem = "its port is 0"
+        if not problem and (parts.username is not None or parts.password is not None):
+            # Shown without them: the password may well be the token.
+            url = urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))
+            problem = (
+                "it holds a user name or password; the token goes in GITHUB_TOKEN, never in "
+                "the address"
+            )
+        if not problem and (parts.query or parts.fragment or url.endswith(("?", "#"))):
+            problem = "it has a ?query or #fragment, which the API paths cannot follow"
     except ValueError as error:
         # urlsplit's own words: "Port out of range 0-65535", "Port could not be cast to
         # integer value", "Invalid IPv6 URL".

@@ -159,6 +159,14 @@ def test_infinity_is_told_how_yaml_came_to_it():
         ("ftp://example.com", "it does not start with http:// or https://"),
         ("file:///etc/hosts", "it does not start with http:// or https://"),
         ("api.github.com", "it does not start with http:// or https://"),
+        (
+            "https://api.github.com?per_page=1",
+            "it has a ?query or #fragment, which the API paths cannot follow",
+        ),
+        (
+            "https://api.github.com/#x",
+            "it has a ?query or #fragment, which the API paths cannot follow",
+        ),
     ],
 )
 def test_an_api_address_the_client_cannot_use_is_refused(url, problem):
@@ -166,6 +174,23 @@ def test_an_api_address_the_client_cannot_use_is_refused(url, problem):
     assert message.endswith(f"found {url!r}, and {problem}")
     assert "github.api_url must be an http:// or https:// address" in message
     assert "e.g. https://api.github.com or http://127.0.0.1:8000" in message
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://x-access-token:ghp_SECRET@api.github.com", "https://***@api.github.com"),
+        ("https://ghp_SECRET@h:8000/api", "https://***@h:8000/api"),
+        ("https://me:@h", "https://***@h"),
+    ],
+)
+def test_an_api_address_with_credentials_is_refused_without_showing_them(url, shown):
+    message = error_for(f"github:\n  api_url: '{url}'\n")
+    assert "SECRET" not in message
+    assert message.endswith(
+        f"found {shown!r}, and it holds a user name or password; the token goes in "
+        "GITHUB_TOKEN, never in the address"
+    )
 
 
 @pytest.mark.parametrize(
