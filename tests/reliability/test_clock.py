@@ -50,7 +50,9 @@ def test_steady_clock_ignores_a_jump(monkeypatch, jump):
 
 def _idle_working(pane_since: float, now: float) -> tuple[Record, Observation, decide.Context]:
     reading = Reading("idle")
-    record = Record(issue=7, state="working", pane=str(reading), pane_since=utc_now_iso(pane_since))
+    record = Record(
+        issue=7, state="working", title="t", pane=str(reading), pane_since=utc_now_iso(pane_since)
+    )
     obs = Observation(now=now)
     obs.issues[7] = IssueView(
         number=7, title="t", url="", state="open", state_reason=None, author="demo", eligible=True
