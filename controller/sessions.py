@@ -177,6 +177,24 @@ def _check_environment(name: str, env: dict[str, str]) -> None:
             )
 
 
+def _captures(names: list[str], flags: list[str]) -> list[str]:
+    """One tmux command chain capturing each of `names`, each screen followed by a mark."""
+    args: list[str] = []
+    for name in names:
+        args += ["capture-pane", *flags, "-t", _target(name), ";"]
+        args += ["display-message", "-p", _CAPTURE_MARK, ";"]
+    return args[:-1]
+
+
+def _screens(names: list[str], output: str) -> dict[str, str]:
+    """The screens of `names` from the output of `_captures(names, ...)`."""
+    blocks = output.split(_CAPTURE_MARK)
+    return {
+        name: block.removeprefix("\n").rstrip("\n")
+        for name, block in zip(names, blocks, strict=False)
+    }
+
+
 def _tmux_environment() -> dict[str, str]:
     return {key: os.environ[key] for key in _TMUX_VARIABLES if key in os.environ}
 
@@ -220,30 +238,14 @@ class Sessions:
         """
         if not names:
             return self.list(), {}
-        args = ["list-panes", "-a", "-F", _LIST_FORMAT, ";", "display-message", "-p", _CAPTURE_MARK]
-        for name in names:
-            args += [
-                ";",
-                "capture-pane",
-                "-p",
-                "-t",
-                _target(name),
-                ";",
-                "display-message",
-                "-p",
-                _CAPTURE_MARK,
-            ]
-        result = self._server.cmd(*args)
+        listing = ["list-panes", "-a", "-F", _LIST_FORMAT, ";", "display-message", "-p"]
+        result = self._server.cmd(*listing, _CAPTURE_MARK, ";", *_captures(names, ["-p"]))
         if result.returncode != 0:
             panes = self.list()
             alive = [name for name in names if name in panes and not panes[name].dead]
             return panes, self.capture_many(alive, listed=panes)
-        listing, *blocks = "\n".join(result.stdout).split(_CAPTURE_MARK)
-        captures = {
-            name: block.removeprefix("\n").rstrip("\n")
-            for name, block in zip(names, blocks, strict=False)
-        }
-        return _parse_panes(listing.splitlines()), captures
+        listed, _, screens = "\n".join(result.stdout).partition(_CAPTURE_MARK)
+        return _parse_panes(listed.splitlines()), _screens(names, screens)
 
     def exists(self, name: str) -> bool:
         return self._server.cmd("has-session", "-t", f"={name}").returncode == 0
@@ -301,21 +303,7 @@ class Sessions:
         alive = [name for name in names if name in known]
         if not alive:
             return {}
-        flags = ["-p", "-e"] if ansi else ["-p"]
-        args: list[str] = []
-        for name in alive:
-            args += [
-                "capture-pane",
-                *flags,
-                "-t",
-                _target(name),
-                ";",
-                "display-message",
-                "-p",
-                _CAPTURE_MARK,
-                ";",
-            ]
-        result = self._server.cmd(*args[:-1])
+        result = self._server.cmd(*_captures(alive, ["-p", "-e"] if ansi else ["-p"]))
         if result.returncode != 0:
             # A session ended between the listing and the capture: read the rest one by one.
             screens = {}
@@ -325,11 +313,7 @@ class Sessions:
                 except SessionError:
                     continue
             return screens
-        blocks = "\n".join(result.stdout).split(_CAPTURE_MARK)
-        return {
-            name: block.removeprefix("\n").rstrip("\n")
-            for name, block in zip(alive, blocks, strict=False)
-        }
+        return _screens(alive, "\n".join(result.stdout))
 
     def start(self, name: str, cwd: Path, command: list[str], env: dict[str, str]) -> PaneInfo:
         """Start `command` in a new detached session, or adopt a live one of that name.
