@@ -557,15 +557,10 @@ def _check_agent(agent: AgentConfig, source: str) -> None:
                 f"{source}: agent.command {agent.command!r} names no program; write the "
                 "command, or leave it empty for the profile's own"
             )
+    problem = env_problem("agent", agent.env, agent.pass_env)
+    if problem:
+        raise ConfigError(f"{source}: {problem}")
     for key, names in (("agent.pass_env", agent.pass_env), ("agent.env", list(agent.env))):
-        bad = next((name for name in names if not _ENV_NAME.fullmatch(name)), None)
-        if bad is not None:
-            what = "an empty name" if not bad else f"{bad!r}, which is not a variable name"
-            raise ConfigError(
-                f"{source}: {key} names {what}; a name is letters, digits and _, not "
-                "starting with a digit, e.g. MY_VAR (a value goes in agent.env as "
-                "MY_VAR: value)"
-            )
         token = next((name for name in names if name in TOKEN_VARIABLES), None)
         if token is not None:
             raise ConfigError(
@@ -573,6 +568,29 @@ def _check_agent(agent: AgentConfig, source: str) -> None:
                 f"remove it and set agent.pass_github_token: true to give the agent the "
                 "controller's own token"
             )
+
+
+def env_problem(where: str, env: dict[str, str], pass_env: list[str]) -> str | None:
+    """What would keep `WHERE.env` and `WHERE.pass_env` from reaching a process, or None.
+
+    Found when the file is read: at launch, a name with `=` or a value with a NUL would
+    fail every start of every agent.
+    """
+    for key, names in ((f"{where}.pass_env", pass_env), (f"{where}.env", list(env))):
+        bad = next((name for name in names if not _ENV_NAME.fullmatch(name)), None)
+        if bad is not None:
+            what = "an empty name" if not bad else f"{bad!r}, which is not a variable name"
+            return (
+                f"{key} names {what}; a name is letters, digits and _, not starting with a "
+                f"digit, e.g. MY_VAR (a value goes in {where}.env as MY_VAR: value)"
+            )
+    bad = next((name for name, value in env.items() if "\0" in value), None)
+    if bad is not None:
+        return (
+            f"{where}.env gives {bad} a value holding a NUL character (\\0), which no "
+            "environment can carry; remove it from the value"
+        )
+    return None
 
 
 # What may not appear in a branch name (git check-ref-format) or a tmux session name.

@@ -36,6 +36,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from controller.config import env_problem
 from controller.files import FileProblem, read_small, yaml_problem
 
 log = logging.getLogger(__name__)
@@ -294,6 +295,11 @@ def _build(path: Path, data: dict[str, Any]) -> Profile:
     if fallback.get("class") not in CLASSES:
         raise ProfileError(f"{path}: fallback.class must be one of {', '.join(CLASSES)}")
     command = _strings(path, "command", data.get("command"), [])
+    env = {str(k): str(v) for k, v in _mapping(path, "env", data.get("env")).items()}
+    pass_env = _strings(path, "pass_env", data.get("pass_env"), [])
+    problem = env_problem("profile", env, pass_env)
+    if problem:
+        raise ProfileError(f"{path}: {problem}")
     try:
         ready_timeout_s = float(data.get("ready_timeout_s", 30.0))
         tail_lines = int(screen.get("tail_lines", 12))
@@ -305,8 +311,8 @@ def _build(path: Path, data: dict[str, Any]) -> Profile:
         name=str(data.get("name") or path.stem),
         command=command,
         resume_command=_strings(path, "resume_command", data.get("resume_command")),
-        env={str(k): str(v) for k, v in _mapping(path, "env", data.get("env")).items()},
-        pass_env=_strings(path, "pass_env", data.get("pass_env"), []),
+        env=env,
+        pass_env=pass_env,
         setup=data.get("setup"),
         ready_timeout_s=ready_timeout_s,
         keys={str(k): str(v) for k, v in _mapping(path, "keys", data.get("keys")).items()},

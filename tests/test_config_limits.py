@@ -64,6 +64,13 @@ def test_a_name_that_is_no_variable_name_is_refused(text, expected):
     )
 
 
+def test_a_value_holding_a_nul_is_refused():
+    assert error_for('agent:\n  env: {A: "x\\0y"}\n').endswith(
+        "agent.env gives A a value holding a NUL character (\\0), which no environment can "
+        "carry; remove it from the value"
+    )
+
+
 def test_variable_names_of_letters_digits_and_underscores_are_fine():
     loaded = config.from_mapping(
         yaml.safe_load("agent:\n  env: {_A1: 'x=y', b: ''}\n  pass_env: [HOME, LC_ALL, _x9]\n")

@@ -57,6 +57,23 @@ def test_extends_keeps_the_parents_screen_rules_and_replaces_the_command(tmp_pat
     assert str(classify(screen, profile)) == "dialog trust"
 
 
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("env: {'A=B': x}", "profile.env names 'A=B', which is not a variable name"),
+        ("pass_env: [HOME, 'MY VAR']", "profile.pass_env names 'MY VAR'"),
+        ('env: {A: "x\\0y"}', "profile.env gives A a value holding a NUL character"),
+    ],
+)
+def test_a_profile_variable_no_process_could_get_is_refused_when_read(tmp_path, body, expected):
+    path = write(tmp_path, "mine.yaml", f"extends: claude-code\n{body}\n")
+
+    with pytest.raises(ProfileError) as caught:
+        load_profile(str(path))
+
+    assert str(caught.value).startswith(f"{path}: {expected}")
+
+
 def test_extra_rules_come_before_the_inherited_ones(tmp_path):
     path = write(
         tmp_path,
