@@ -136,14 +136,16 @@ def measure(
     with tempfile.TemporaryDirectory(prefix="bench-steady-") as folder:
         root = Path(folder)
         with Forge(root / "forge", repo=REPO) as forge:
-            for n in range(size):
-                forge.create_issue(LOGIN, f"steady issue {n}")
+            urls = [forge.create_issue(LOGIN, f"steady issue {n}")["html_url"] for n in range(size)]
             git(root, "clone", "-q", forge.clone_url, str(root / "repo"))
         with _no_fsync():
             fill = _FillStore.open(root / "state")
             for n in range(1, size + 1):
                 fill.create(
-                    Record(issue=n, state="discovered", title=f"steady issue {n}"),
+                    # Title and url as the controller records them: a file without
+                    # them gets them written by the warm-up pass, and a file written
+                    # in the last two seconds is read again by each pass after it.
+                    Record(issue=n, state="discovered", title=f"steady issue {n}", url=urls[n - 1]),
                     "filled by the benchmark",
                 )
         # The store re-reads files changed in the last two seconds (its timestamps could
