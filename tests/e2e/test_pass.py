@@ -7,12 +7,10 @@ runs and what GitHub does in between, which a separate process would not let it.
 
 from __future__ import annotations
 
-import json
 import logging
 import shlex
 import sys
 import threading
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -23,7 +21,7 @@ from controller.commands_state import needs_person
 from controller.github import GitHub
 from controller.record import Record
 from tests.forge_fixture import forge, forge_factory  # noqa: F401
-from tests.helpers import git, wait_for
+from tests.helpers import git, open_pull_request, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -317,21 +315,7 @@ def test_a_state_file_for_a_pull_requests_number_is_refused_not_worked(
     # GitHub numbers issues and pull requests in one sequence; its issues endpoint
     # answers for a pull request too, so a mistyped number can name one.
     forge.create_issue(AUTHOR, "the only issue")
-    work = tmp_path / "someone"
-    git(tmp_path, "clone", "-q", forge.clone_url, str(work))
-    git(work, "switch", "-q", "-c", "someone/notes")
-    (work / "NOTES.md").write_text("notes\n")
-    git(work, "add", "NOTES.md")
-    git(work, "commit", "-q", "-m", "notes")
-    git(work, "push", "-q", "origin", "someone/notes")
-    request = urllib.request.Request(
-        f"{forge.url}/repos/sandbox/sample/pulls",
-        method="POST",
-        data=json.dumps({"title": "Notes", "head": "someone/notes", "base": "main"}).encode(),
-        headers={"Authorization": f"token {forge.token(AUTHOR)}"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        pull = json.load(response)["number"]
+    pull = open_pull_request(forge, tmp_path / "someone", AUTHOR, "someone/notes", "Notes")
     state = tmp_path / "state"
     state.mkdir()
     (state / f"issue-{pull}.yaml").write_text(f"issue: {pull}\nstate: discovered\n")

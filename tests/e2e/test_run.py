@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from controller import machine
-from tests.helpers import git, wait_for
+from tests.helpers import git, open_pull_request, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -145,28 +145,14 @@ def test_a_second_controller_is_refused_while_the_first_runs(sandbox):
 
 def test_a_pull_request_opened_from_another_branch_is_adopted(sandbox, tmp_path):
     number = sandbox.file("slug-dashes")
-    work = tmp_path / "someone"
-    git(tmp_path, "clone", "-q", str(sandbox.forge.clone_url), str(work))
-    git(work, "switch", "-q", "-c", "someone/slugs")
-    (work / "NOTES.md").write_text("looking at the slug bug\n")
-    git(work, "add", "NOTES.md")
-    git(work, "commit", "-q", "-m", "notes")
-    git(work, "push", "-q", "origin", "someone/slugs")
-    import urllib.request
-
-    request = urllib.request.Request(
-        f"{sandbox.forge.url}/repos/alice/textkit/pulls",
-        method="POST",
-        data=json.dumps(
-            {"title": "Slugs", "head": "someone/slugs", "base": "main", "body": f"Closes #{number}"}
-        ).encode(),
-        headers={
-            "Authorization": f"token {sandbox.forge.token('alice')}",
-            "Content-Type": "application/json",
-        },
+    existing = open_pull_request(
+        sandbox.forge,
+        tmp_path / "someone",
+        "alice",
+        "someone/slugs",
+        "Slugs",
+        body=f"Closes #{number}",
     )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        existing = json.load(response)["number"]
 
     sandbox.start()
     final = sandbox.wait_state(number, "closed", timeout=120)
