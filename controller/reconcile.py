@@ -26,12 +26,11 @@ from controller.github import GitHubError, Stopped
 from controller.observation import CIView, IssueView, Observation, PaneView, PullView
 from controller.record import Record, parse_iso, utc_now_iso
 from controller.store import StoreError
+from controller.worktrees import WORKTREE_FIX
 
 log = logging.getLogger(__name__)
 
 MAX_STEPS_PER_ISSUE = 12
-# The end of the error a `worktree:` line naming a wrong folder leaves (as in worktrees).
-_WORKTREE_FIX = "delete the worktree: line to let the controller make one"
 # Timestamps this far ahead of now can only come from a clock that was set back.
 CLOCK_SLACK_S = 5.0
 
@@ -409,7 +408,7 @@ class Reconciler:
         else:
             problem = refuse(record.issue, record.worktree, record.branch)
             self._worktree_checked[key] = problem  # git is asked once per value written
-        fixed = not problem and (record.error or "").endswith(_WORKTREE_FIX)
+        fixed = not problem and (record.error or "").endswith(WORKTREE_FIX)
         if problem:
             obs.worktrees.pop(record.issue, None)
             report.steps.append(f"#{record.issue} refused: {problem}")

@@ -111,7 +111,6 @@ def _remove_abandoned_clones(repo_path: Path) -> None:
         if match and not pid_alive(int(match.group(1))):
             shutil.rmtree(entry, ignore_errors=True)
             log.info("removed %s, a clone cut short", entry)
-    return True
 
 
 class Worktrees:
