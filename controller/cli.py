@@ -172,7 +172,6 @@ def _set_up_logging(args) -> None:
 
 
 def _main(argv: list[str] | None) -> int:
-
     parser = build_parser()
     args = parser.parse_args(argv)
     _set_up_logging(args)
