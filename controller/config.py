@@ -23,7 +23,7 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -507,9 +507,7 @@ def _check_api_url(url: str, source: str) -> None:
             problem = "it names no host"
         if not problem and parts.port == 0:
             problem = "its port is 0"
-        if not problem and (parts.username is not None or parts.password is not None):
-            # Shown without them: the password may well be the token.
-            url = urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))
+        if not problem and "@" in parts.netloc:
             problem = (
                 "it holds a user name or password; the token goes in GITHUB_TOKEN, never in "
                 "the address"
@@ -525,11 +523,16 @@ def _check_api_url(url: str, source: str) -> None:
             else "its host is not a valid address"
         )
     if problem:
+        # Shown without a user name or password, whatever the problem: it may be the token.
+        shown = _USERINFO.sub(lambda m: f"{m.group(1) or ''}***@", url)
         raise ConfigError(
             f"{source}: github.api_url must be an http:// or https:// address with a host "
             f"and, if any, a port from 1 to 65535, e.g. https://api.github.com or "
-            f"http://127.0.0.1:8000; found {url!r}, and {problem}"
+            f"http://127.0.0.1:8000; found {shown!r}, and {problem}"
         )
+
+
+_USERINFO = re.compile(r"^((?:[A-Za-z][A-Za-z0-9+.-]*:)?//)?[^/?#]*@")
 
 
 # The variables that carry the controller's GitHub token; the agent gets them only through

@@ -201,6 +201,22 @@ def test_an_api_address_with_credentials_is_refused_without_showing_them(url, sh
 
 
 @pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("http://user:ghp_SECRET@127.0.0.1:0", "http://***@127.0.0.1:0"),
+        ("http://user:ghp_SECRET@127.0.0.1:99999/x", "http://***@127.0.0.1:99999/x"),
+        ("http://ghp_SECRET@[::1", "http://***@[::1"),
+        ("ftp://u:ghp_SECRET@h/a@b", "ftp://***@h/a@b"),
+        ("u:ghp_SECRET@h", "***@h"),
+    ],
+)
+def test_credentials_are_masked_whatever_else_is_wrong(url, shown):
+    message = error_for(f"github:\n  api_url: '{url}'\n")
+    assert "SECRET" not in message
+    assert f"found {shown!r}, and " in message
+
+
+@pytest.mark.parametrize(
     "url", ["http://127.0.0.1:65535", "https://h:1", "http://[::1]:8000/api/v3", "http://h:"]
 )
 def test_a_usable_api_address_is_fine(url):
