@@ -28,7 +28,8 @@ NOT_FOUND = (
 # The error of a state file named for a pull request's number.
 NOT_AN_ISSUE = (
     "a pull request on GitHub, not an issue: a wrong number in a hand-written file; "
-    "delete the file, or write it for the issue's number"
+    "controller force {n} closed, then delete the file (a file deleted while not closed is "
+    "put back)"
 )
 # States in which an issue holds a worker slot (a worktree and, usually, an agent).
 ACTIVE_STATES = ("worktree", "spawned", "working", "stalled", "pr-open", "ci-green")
@@ -136,7 +137,7 @@ def decide(record: Record, obs: Observation, ctx: Context) -> Step | None:
         return None
 
     if n in obs.pull_requests:
-        return _give_up(record, NOT_AN_ISSUE)
+        return _give_up(record, NOT_AN_ISSUE.format(n=n))
 
     if n in obs.missing:
         # Before a forced state is made real: no agent is started for an issue that

@@ -334,5 +334,14 @@ def test_a_state_file_for_a_pull_requests_number_is_refused_not_worked(
         assert not reconciler.worktrees.path_for(pull).exists()
         # The real issue was worked on meanwhile.
         assert reconciler.store.load(1).state != "discovered"
+        assert [h.dest for h in reconciler.store.history(pull)] == ["discovered"]
+
+        # What the error says to do: force it closed, then delete the file; it stays gone.
+        assert f"controller force {pull} closed, then delete the file" in refused.error
+        reconciler.store.force(pull, "closed")
+        reconciler.run_pass()
+        reconciler.store.path(pull).unlink()
+        reconciler.run_pass()
+        reconciler.run_pass()
+        assert not reconciler.store.path(pull).exists()
     assert caplog.text.count(f"#{pull} is a pull request on GitHub, not an issue") == 1
-    assert [h.dest for h in reconciler.store.history(pull)] == ["discovered"]
