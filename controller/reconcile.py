@@ -318,8 +318,10 @@ class Reconciler:
     ) -> PassReport:
         report = PassReport()
         if not dry_run:
-            # A folder turned read-only or a full disk fails the pass here, before any
-            # side effect, rather than after an agent was started that cannot be recorded.
+            # A folder moved away, turned read-only or a full disk fails the pass here,
+            # before any side effect (and before the folder is made again), rather than
+            # after an agent was started that cannot be recorded.
+            self.store.check_lock()
             self.store.check_writable()
             for edit in self.store.hand_edits():
                 if only is not None and edit.issue != only:

@@ -75,6 +75,11 @@ class LockHeld(StoreError):
     """Another controller works on this state directory."""
 
 
+class LockLost(StoreError):
+    """The lock this controller holds is no longer the state directory's lock file: the
+    folder was moved, replaced or deleted while it ran."""
+
+
 class NoStateFile(StoreError):
     """There is no state file for the issue."""
 
@@ -147,6 +152,7 @@ class Store:
         self._ready = False
         self._has_identity: bool | None = None
         self._thread_lock = threading.RLock()
+        self._held_lock: int | None = None  # the descriptor of the lock while it is held
 
     @classmethod
     def open(cls, state_dir: Path | str) -> Store:
@@ -889,12 +895,38 @@ class Store:
                 ) from None
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()} {utc_now_iso()}\n".encode(), 0)
+            self._held_lock = fd
             try:
                 yield
             finally:
+                self._held_lock = None
                 os.ftruncate(fd, 0)
         finally:
             os.close(fd)
+
+    def check_lock(self) -> None:
+        """Raise LockLost unless the lock held is still the state directory's lock file.
+
+        The lock is a file inside the state directory, so it goes wherever the folder
+        goes: moved away, deleted or replaced, the folder at `state_dir` is no longer the
+        one this controller locked, and a second controller may lock a new one there.
+        Each pass checks first, so only the controller whose lock is at the path acts.
+        Nothing when no lock is held (a dry run, a test).
+        """
+        if self._held_lock is None:
+            return
+        held = os.fstat(self._held_lock)
+        try:
+            found = os.stat(self.sidecar_dir / "lock")
+        except FileNotFoundError:
+            found = None
+        if found is not None and (found.st_dev, found.st_ino) == (held.st_dev, held.st_ino):
+            return
+        raise LockLost(
+            f"{self.state_dir}: not the folder this controller locked when it started (it was "
+            "moved, replaced or deleted meanwhile); nothing is done until it is moved back, "
+            "or stop this controller and start it again to work on the folder there now"
+        )
 
 
 def _refuse_state_field(fields: dict) -> None:
@@ -977,6 +1009,7 @@ __all__ = [
     "InvalidStateFile",
     "InvalidTransition",
     "LockHeld",
+    "LockLost",
     "NoStateFile",
     "StateFileExists",
     "Store",

@@ -21,6 +21,8 @@ from pathlib import Path
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
+from controller.store import LockLost
+
 log = logging.getLogger(__name__)
 
 
@@ -81,12 +83,15 @@ _DISK_ERRNOS = {
 }
 
 
-def disk_problem(error: BaseException, state_dir: Path) -> tuple[int, str] | None:
-    """(errno, one line saying what and what to do) when `error` is a disk condition."""
+def disk_problem(error: BaseException, state_dir: Path) -> tuple[int | str, str] | None:
+    """(errno, one line saying what and what to do) when `error` is a disk condition, or
+    ("lock", that line) when the state directory is not the one this controller locked."""
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
         seen.add(id(current))
+        if isinstance(current, LockLost):
+            return "lock", str(current)
         number = getattr(current, "errno", None)
         if number in _DISK_ERRNOS:
             where = getattr(current, "filename", None) or state_dir
@@ -104,7 +109,7 @@ class _PassFailures:
 
     def __init__(self, state_dir: Path):
         self.state_dir = state_dir
-        self.disk: int | None = None  # the errno of the disk condition being waited out
+        self.disk: int | str | None = None  # the disk condition being waited out
         self.bug: tuple[str, str] | None = None
         self.repeats = 0
 
@@ -134,7 +139,9 @@ class _PassFailures:
         )
 
     def passed(self) -> None:
-        if self.disk is not None:
+        if self.disk == "lock":
+            log.info("%s is the folder this controller locked again; carrying on", self.state_dir)
+        elif self.disk is not None:
             log.info("%s can be written again; carrying on", self.state_dir)
         elif self.bug is not None and self.repeats:
             log.info("a pass succeeded again after %d failed ones", self.repeats + 1)

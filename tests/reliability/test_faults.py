@@ -17,7 +17,7 @@ import time
 import pytest
 
 from controller.record import Record
-from controller.store import Store, StoreError
+from controller.store import LockLost, Store, StoreError
 from tests.helpers import wait_for
 from tests.reliability.figures import FIGURES
 
@@ -122,6 +122,50 @@ def test_two_controllers_at_once(rig):
     rig.wait_closed(numbers, timeout=120, proc=winner)
     assert rig.stop(winner) == 0
     rig.check(numbers)
+
+
+def test_state_folder_moved_away_while_running(rig):
+    """The lock goes with the folder: the controller does nothing (and makes no new folder
+    where a second controller could start) until the folder is back."""
+    numbers = rig.file_samples((0,))
+    proc = rig.start()
+    wait_for(
+        lambda: rig.state_of(numbers[0]) in ("spawned", "working"),
+        timeout=90,
+        interval=0.1,
+        message="an agent at work",
+    )
+    moved = rig.state_dir.with_name("state-moved-away")
+    os.rename(rig.state_dir, moved)
+    FIGURES.fault("state-dir-moved")
+    lost = "not the folder this controller locked when it started"
+    wait_for(lambda: lost in rig.log(), timeout=60, interval=0.1, message="the move noticed")
+    assert not rig.state_dir.exists(), "the controller made the moved folder again"
+    assert proc.poll() is None, rig.log()[-3000:]
+
+    os.rename(moved, rig.state_dir)
+    rig.wait_closed(numbers, timeout=120, proc=proc)
+    assert rig.stop(proc) == 0
+    log = rig.log()
+    assert "is the folder this controller locked again; carrying on" in log
+    assert log.count(lost) == 1 and "Traceback" not in log, log[-4000:]
+    rig.check(numbers)
+
+
+def test_a_lock_on_a_replaced_folder_is_refused(tmp_path):
+    state = tmp_path / "state"
+    store = Store.open(state)
+    with store.lock():
+        store.check_lock()
+        os.rename(state, tmp_path / "old")
+        with pytest.raises(LockLost, match="moved, replaced or deleted"):
+            store.check_lock()
+        second = Store.open(state)  # a new folder at the path, locked by someone else
+        with second.lock():
+            with pytest.raises(LockLost):
+                store.check_lock()
+            second.check_lock()
+    store.check_lock()  # no lock held: nothing to check
 
 
 def _mount(*args: str) -> None:
