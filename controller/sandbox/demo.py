@@ -20,6 +20,7 @@ Ctrl-C or SIGTERM is noted, not obeyed.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import logging
 import os
@@ -184,25 +185,49 @@ def _lock_holder(fd: int) -> str:
         time.sleep(0.02)
 
 
+_OTHER_FOLDER = "give --dir an empty or new folder this user may write"
+
+
+def _folder_refused(why: str, todo: str = _OTHER_FOLDER) -> None:
+    """One line saying why the demo's folder will not do and what to do, in the words of
+    any command's own errors."""
+    print(f"controller: error: {why}; {todo}", file=sys.stderr)
+
+
 def _make_folder(directory: str | None) -> Path | None:
     root = Path(directory or tempfile.mkdtemp(prefix="controller-demo-")).resolve()
     if root.exists() and not root.is_dir():
-        print(
-            f"demo: {root} is a file, not a folder; give an empty or new folder with --dir",
-            file=sys.stderr,
-        )
+        _folder_refused(f"{root} is a file, not a folder")
         return None
+    made = not root.exists()
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        print(
-            f"demo: cannot make the folder {root}: {error.strerror}; give an empty or new "
-            "folder with --dir",
-            file=sys.stderr,
-        )
+        _folder_refused(f"cannot make the folder {root}: {error.strerror}")
         return None
-    if any(root.iterdir()):
-        print(f"demo: {root} is not empty; give an empty or new folder with --dir", file=sys.stderr)
+    try:
+        empty = not any(root.iterdir())
+    except OSError as error:
+        _folder_refused(f"cannot read the folder {root}: {error.strerror}")
+        return None
+    if not empty:
+        _folder_refused(f"{root} is not empty")
+        return None
+    # Tried rather than read from its mode: a read-only disk refuses even root, whom no
+    # mode stops.
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".probe-", dir=root))
+    except OSError as error:
+        if made:
+            with contextlib.suppress(OSError):
+                root.rmdir()
+        if error.errno == errno.EROFS:
+            _folder_refused(
+                f"{root} is on a read-only file system",
+                f"mount it read-write, or {_OTHER_FOLDER}",
+            )
+        else:
+            _folder_refused(f"cannot write in the folder {root}: {error.strerror}")
         return None
     return root
 

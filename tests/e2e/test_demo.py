@@ -132,7 +132,43 @@ def test_the_demo_refuses_a_file_for_its_folder(tmp_path):
     assert "Traceback" not in result.stderr and target.read_text() == "mine\n"
     inside = run_demo(target / "sub")
     assert inside.returncode == 2 and "cannot make the folder" in inside.stderr
+    assert inside.stderr.startswith("controller: error: ") and inside.stderr.count("\n") == 1
     assert "Traceback" not in inside.stderr
+
+
+@contextlib.contextmanager
+def unwritable_folder(folder: Path):
+    """An empty folder this user cannot write in: by its mode, or for root (whom no mode
+    stops) as a read-only file system mounted there."""
+    folder.mkdir()
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        try:
+            yield folder
+        finally:
+            folder.chmod(0o755)
+        return
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"root, and cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_the_demo_refuses_a_folder_it_cannot_write_and_leaves_nothing(tmp_path):
+    with unwritable_folder(tmp_path / "locked") as folder:
+        result = run_demo(folder, timeout=60)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert "Traceback" not in result.stderr
+        assert result.stderr.startswith(f"controller: error: {folder}"), result.stderr
+        assert result.stderr.count("\n") == 1 and "give --dir" in result.stderr
+        assert list(folder.iterdir()) == []
+    assert not demo_server_running()
+    assert result.stdout == ""
 
 
 class Demo:
