@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from controller.files import FileProblem, read_small, yaml_problem
+from controller.files import FileProblem, number_text, read_small, written, yaml_problem
 
 
 class ConfigError(Exception):
@@ -188,48 +188,6 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _BOOLEAN_WORDS = "YAML reads an unquoted yes, no, on or off as true or false"
 
 
-def _number(value: int | float) -> str:
-    """A number as a person wrote it: 200 rather than 200.0, and a huge one by its size."""
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "not-a-number (.nan)"
-        if math.isinf(value):
-            return "infinity" if value > 0 else "minus infinity"
-        if value.is_integer() and abs(value) < 1e15:
-            return str(int(value))
-        return repr(value)
-    if abs(value) >= 10**15:
-        return "a number of more than 15 digits"
-    return str(value)
-
-
-def _found(value: Any) -> str:
-    """What was written, in the words of the file rather than of Python."""
-    if value is None:
-        return "nothing"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and math.isfinite(value):
-        return repr(value)  # 3.0 where a whole number is wanted
-    if isinstance(value, int | float):
-        return _number(value)
-    if isinstance(value, str):
-        if len(value) > 60:
-            return f"the text {value[:60]!r}... ({len(value)} characters)"
-        return f"the text {value!r}"
-    if isinstance(value, dt.datetime):
-        return f"the date and time {value.isoformat()}"
-    if isinstance(value, dt.date):
-        return f"the date {value.isoformat()}"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, bytes):
-        return "binary data"
-    return "a set" if isinstance(value, set) else "a value of another kind"
-
-
 def _expected(annotation: Any, example: Any) -> str:
     origin = typing.get_origin(annotation)
     if origin is list:
@@ -241,7 +199,7 @@ def _expected(annotation: Any, example: Any) -> str:
     what = {str: "text", int: "a whole number", float: "a number of seconds"}[annotation]
     if example in (None, ""):
         return what
-    return f"{what}, e.g. {_number(example) if annotation is float else example}"
+    return f"{what}, e.g. {number_text(example) if annotation is float else example}"
 
 
 def _type_hint(annotation: Any, value: Any, example: Any) -> str:
@@ -255,7 +213,7 @@ def _type_hint(annotation: Any, value: Any, example: Any) -> str:
     if annotation is float and isinstance(value, float) and math.isinf(value):
         return " (YAML reads .inf, and a number too large such as 1.0e+999, as infinity)"
     if annotation is int and isinstance(value, float) and value.is_integer():
-        return f" (write {_number(value)}, without the point)"
+        return f" (write {number_text(value)}, without the point)"
     if annotation is bool and isinstance(value, str):
         if value.lower() in ("true", "false", "yes", "no", "on", "off"):
             return " (write true or false without quotes)"
@@ -264,7 +222,7 @@ def _type_hint(annotation: Any, value: Any, example: Any) -> str:
 
 def _type_error(where: str, annotation: Any, value: Any, example: Any = None) -> ConfigError:
     return ConfigError(
-        f"{where} must be {_expected(annotation, example)}; found {_found(value)}"
+        f"{where} must be {_expected(annotation, example)}; found {written(value)}"
         f"{_type_hint(annotation, value, example)}"
     )
 
@@ -287,7 +245,7 @@ def _check_value(where: str, annotation: Any, value: Any, example: Any = None) -
             if not isinstance(name, str):
                 raise ConfigError(
                     f"{where} must map names to values, e.g. {{MY_VAR: value}}; found "
-                    f"{_found(name)} as a name"
+                    f"{written(name)} as a name"
                 )
         return {k: _check_value(f"{where}.{k}", str, v) for k, v in value.items()}
     if annotation is str and value is None:
@@ -338,7 +296,7 @@ def _build(cls: type, data: Any, where: str, source: str) -> Any:
     if not isinstance(data, dict):
         raise ConfigError(
             f"{source}: {where or 'the file'} must be a mapping of keys to values, e.g. "
-            f"key: value on lines of their own; found {_found(data)}"
+            f"key: value on lines of their own; found {written(data)}"
         )
     hints = typing.get_type_hints(cls)
     defaults = cls()
@@ -366,7 +324,7 @@ def _build(cls: type, data: Any, where: str, source: str) -> Any:
             hint = f" ({_BOOLEAN_WORDS})" if isinstance(data[name], bool) else ""
             raise ConfigError(
                 f"{source}: {key} must be one of {', '.join(choices)}; found "
-                f"{_found(data[name])}{hint}"
+                f"{written(data[name])}{hint}"
             )
         try:
             values[name] = _check_value(key, annotation, data[name], getattr(defaults, name))
@@ -426,7 +384,7 @@ def _check_ranges(config: Config, source: str) -> None:
             if value < least or (above and value == least) or (most is not None and value > most):
                 raise ConfigError(
                     f"{source}: {section_field.name}.{field_.name} must be "
-                    f"{_range_text(least, above, most, unit)}; found {_number(value)}"
+                    f"{_range_text(least, above, most, unit)}; found {number_text(value)}"
                 )
 
 
@@ -438,8 +396,8 @@ def _validate(config: Config, source: str) -> None:
     policy = config.policy
     if policy.retry_backoff_max_s < policy.retry_backoff_s:
         raise ConfigError(
-            f"{source}: policy.retry_backoff_max_s ({_number(policy.retry_backoff_max_s)}) "
-            f"must be at least policy.retry_backoff_s ({_number(policy.retry_backoff_s)}); "
+            f"{source}: policy.retry_backoff_max_s ({number_text(policy.retry_backoff_max_s)}) "
+            f"must be at least policy.retry_backoff_s ({number_text(policy.retry_backoff_s)}); "
             "raise the one or lower the other"
         )
     _check_api_url(config.github.api_url, source)

@@ -5,15 +5,20 @@ at. A wrong name must give an error, not a hang or an exhausted machine: a named
 pipe would block the read until some writer came, and a link to /dev/zero would be
 read until memory ran out. So such a file is opened without blocking, checked on the
 open descriptor (what is read is what was checked), and read only up to a limit far
-above what any of them needs. YAML errors are said in one line with their line number.
+above what any of them needs. YAML errors are said in one line with their line number,
+and a wrong value in the words of the file (`found the text 'x'`, `found true`) rather
+than of Python.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import errno
+import math
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -84,3 +89,45 @@ def yaml_problem(error: yaml.YAMLError, text: str) -> tuple[int | None, str]:
     else:
         problem = getattr(error, "problem", None) or str(error)
     return line, " ".join(str(problem).split())
+
+
+def number_text(value: int | float) -> str:
+    """A number as a person wrote it: 200 rather than 200.0, and a huge one by its size."""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "not-a-number (.nan)"
+        if math.isinf(value):
+            return "infinity" if value > 0 else "minus infinity"
+        if value.is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        return repr(value)
+    if abs(value) >= 10**15:
+        return "a number of more than 15 digits"
+    return str(value)
+
+
+def written(value: Any) -> str:
+    """What was written, in the words of the file rather than of Python."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and math.isfinite(value):
+        return repr(value)  # 3.0 where a whole number is wanted
+    if isinstance(value, int | float):
+        return number_text(value)
+    if isinstance(value, str):
+        if len(value) > 60:
+            return f"the text {value[:60]!r}... ({len(value)} characters)"
+        return f"the text {value!r}"
+    if isinstance(value, dt.datetime):
+        return f"the date and time {value.isoformat()}"
+    if isinstance(value, dt.date):
+        return f"the date {value.isoformat()}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, bytes):
+        return "binary data"
+    return "a set" if isinstance(value, set) else "a value of another kind"

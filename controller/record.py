@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from controller.files import written
 from controller.machine import STATES, is_valid_state
 
 MAX_BYTES = 64 * 1024
@@ -144,6 +145,8 @@ FRESH_BUDGETS: dict[str, Any] = {
     "error": None,
     "retry_at": None,
 }
+# GitHub's issue and pull request numbers are 32-bit.
+MAX_NUMBER = 2**31 - 1
 _INT_FIELDS = frozenset({"issue", "pr", "nudges", "spawns", "ci_failures", "attempts"})
 _TEXT_FIELDS = frozenset(
     {"title", "url", "reason", "branch", "worktree", "session", "pr_url", "head", "pane", "error"}
@@ -158,7 +161,7 @@ def _unknown_key_message(key: Any) -> str:
 
 def _check_field(name: str, value: Any, path: str, line: int | None) -> Any:
     def fail(expected: str) -> RecordError:
-        return RecordError(path, line, f"{name} must be {expected}, not {value!r}")
+        return RecordError(path, line, f"{name} must be {expected}; found {written(value)}")
 
     if name == "state":
         if not is_valid_state(value):
@@ -173,8 +176,10 @@ def _check_field(name: str, value: Any, path: str, line: int | None) -> Any:
             return 0
         if isinstance(value, bool) or not isinstance(value, int):
             raise fail("a whole number")
-        if value < 0 or (name in ("issue", "pr") and value == 0):
-            raise fail("a positive number" if name in ("issue", "pr") else "zero or more")
+        if name in ("issue", "pr") and not 0 < value <= MAX_NUMBER:
+            raise fail(f"a number from 1 to {MAX_NUMBER}")
+        if value < 0:
+            raise fail("zero or more")
         return value
     if name == "forced":
         if value is None:

@@ -35,13 +35,21 @@ from pathlib import Path
 from controller.faults import crash_point
 from controller.machine import STATES, InvalidTransition, is_valid_state, trigger
 from controller.processes import pid_alive
-from controller.record import FRESH_BUDGETS, MAX_BYTES, Record, RecordError, utc_now_iso
+from controller.record import (
+    FRESH_BUDGETS,
+    MAX_BYTES,
+    MAX_NUMBER,
+    Record,
+    RecordError,
+    utc_now_iso,
+)
 
 log = logging.getLogger(__name__)
 
 SIDECAR_DIR = ".controller"
-_STATE_NAME = re.compile(r"^issue-([1-9][0-9]*)\.yaml$")
-_LOOKS_LIKE_STATE = re.compile(r"^issue[-_ ]?[0-9]*\.(yaml|yml)$", re.IGNORECASE)
+# Issue numbers are 32-bit (record.MAX_NUMBER): at most ten digits.
+_STATE_NAME = re.compile(r"^issue-([1-9][0-9]{0,9})\.yaml$")
+_LOOKS_LIKE_STATE = re.compile(r"^issue.*\.(yaml|yml)$", re.IGNORECASE)
 # The temporary git index of an audit commit: index.<pid>.<thread>.
 _INDEX_NAME = re.compile(r"^index\.([0-9]+)\.[0-9]+$")
 _SIDECAR_NAME = re.compile(r"^issue-([1-9][0-9]*)\.json$")
@@ -308,8 +316,8 @@ class Store:
                 number = re.search(r"[0-9]+", name)
                 hint = (
                     f"rename it issue-{int(number.group())}.yaml"
-                    if number and int(number.group()) > 0
-                    else "a state file is issue-N.yaml, N from 1"
+                    if number and 0 < int(number.group()) <= MAX_NUMBER
+                    else f"a state file is issue-N.yaml, N from 1 to {MAX_NUMBER}"
                 )
                 found.append(
                     f"{self.state_dir / name}: not read, as its name is not issue-N.yaml; {hint}"

@@ -277,7 +277,8 @@ def test_status_names_files_that_look_like_state_files_but_are_not_read(tmp_path
     state = tmp_path / "state"
     state.mkdir()
     (state / "issue-7.yaml").write_text("issue: 7\nstate: discovered\n")
-    for name in ("issue-027.yaml", "issue-0.yaml", "issue-8.yml", "Issue-9.yaml"):
+    names = ("issue-027.yaml", "issue-0.yaml", "issue-8.yml", "Issue-9.yaml", "issue--1.yaml")
+    for name in (*names, "issue-99999999999.yaml", "issue-notes.yaml"):
         (state / name).write_text("issue: 1\nstate: discovered\n")
     (state / "notes.yaml").write_text("mine\n")
     result = subprocess.run(
@@ -288,11 +289,14 @@ def test_status_names_files_that_look_like_state_files_but_are_not_read(tmp_path
     )
     assert result.returncode == 0, result.stderr
     ignored = [x for x in result.stdout.splitlines() if x.startswith("ignored: ")]
-    assert len(ignored) == 4, result.stdout
+    assert len(ignored) == 7, result.stdout
     assert any("issue-027.yaml" in x and "rename it issue-27.yaml" in x for x in ignored)
     assert any("issue-8.yml" in x and "rename it issue-8.yaml" in x for x in ignored)
-    assert any("issue-0.yaml" in x and "N from 1" in x for x in ignored)
-    assert "notes.yaml" not in result.stdout
+    assert any("issue--1.yaml" in x and "rename it issue-1.yaml" in x for x in ignored)
+    for name in ("issue-0.yaml", "issue-99999999999.yaml", "issue-notes.yaml"):
+        (line,) = [x for x in ignored if f"/{name}:" in x]
+        assert line.endswith("a state file is issue-N.yaml, N from 1 to 2147483647"), line
+    assert "/notes.yaml" not in result.stdout
 
 
 def test_status_and_history_show_a_hostile_title_without_what_a_terminal_acts_on(tmp_path):
