@@ -9,15 +9,18 @@ same issues; the second says who holds the lock and exits non-zero (or waits wit
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import re
 import shlex
 import shutil
+import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
@@ -175,15 +178,48 @@ def _enter_lock(store, wait: bool, stop: threading.Event | None = None):
             time.sleep(1.0)
 
 
+@contextlib.contextmanager
+def _sigint_ends_the_pass(stop: threading.Event, reconciler) -> Iterator[None]:
+    """Ctrl-C ends the pass after the step in progress, as `run` stops, so the steps
+    already done are still printed; outside the main thread signals are not ours."""
+
+    def handler(signum: int, frame: object) -> None:
+        stop.set()
+        reconciler.stop()
+
+    try:
+        before = signal.signal(signal.SIGINT, handler)
+    except ValueError:
+        before = None
+    try:
+        yield
+    finally:
+        if before is not None:
+            signal.signal(signal.SIGINT, before)
+
+
 def cmd_reconcile(args) -> int:
     from controller.app import open_reconciler
 
     config = _load(args)
     state = _state_path(args, config)
-    with open_reconciler(config, state, settle=False, read_only=args.dry_run) as reconciler:
-        lock = None if args.dry_run else _enter_lock(reconciler.store, args.wait)
+    interrupted = threading.Event()
+    with (
+        open_reconciler(config, state, settle=False, read_only=args.dry_run) as reconciler,
+        _sigint_ends_the_pass(interrupted, reconciler),
+    ):
+        lock = None if args.dry_run else _enter_lock(reconciler.store, args.wait, interrupted)
+        if lock is None and not args.dry_run:
+            print("interrupted", file=sys.stderr)  # while waiting for the lock
+            return 130
         try:
             report = reconciler.run_pass(dry_run=args.dry_run, only=args.issue)
+        except Exception:
+            if not interrupted.is_set():
+                raise
+            # The git or tmux being waited on died of the same Ctrl-C before any step.
+            print("interrupted", file=sys.stderr)
+            return 130
         finally:
             if lock is not None:
                 lock.__exit__(None, None, None)
@@ -193,6 +229,10 @@ def cmd_reconcile(args) -> int:
     # Each invalid file in report.invalid was logged once by the pass already.
     for line in report.errors:
         print(f"error: {line}", file=sys.stderr)
+    if interrupted.is_set():
+        sys.stdout.flush()
+        print("interrupted", file=sys.stderr)
+        return 130
     if report.github_error:
         print(f"controller: GitHub could not be read: {report.github_error}", file=sys.stderr)
         return 2

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import shlex
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.helpers import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -270,3 +274,54 @@ def test_doctor_says_a_read_only_file_system_and_suggests_no_chmod(tmp_path):
 
 def files_in(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+def test_ctrl_c_during_reconcile_prints_the_steps_already_done(sandbox):
+    # The clone exists first, so a hook can hold the second issue's worktree step.
+    assert sandbox.controller("reconcile").stdout == "nothing to do\n"
+    first = sandbox.file("slug-dashes")
+    second = sandbox.file("median-even")
+    holding = sandbox.root / "holding"
+    hook = sandbox.repo_path / ".git" / "hooks" / "post-checkout"
+    hook.write_text(
+        "#!/bin/sh\n"
+        f'case "$PWD" in */issue-{second})\n'
+        f"  touch {shlex.quote(str(holding))}\n"
+        "  n=0; while [ $n -lt 600 ]; do sleep 0.05; n=$((n + 1)); done;;\n"
+        "esac\n"
+    )
+    hook.chmod(0o755)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "controller", "--config", str(sandbox.config_path), "reconcile"],
+        cwd=sandbox.root,
+        env=sandbox.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        wait_for(holding.exists, timeout=60, message="the second issue's worktree step")
+        # As Ctrl-C in a terminal: the whole process group, git and its hook too.
+        os.killpg(process.pid, signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+    assert process.returncode == 130, out + err
+    assert err.splitlines()[-1:] == ["interrupted"], err
+    assert "Traceback" not in err
+    lines = out.splitlines()
+    heads = [line.split(": ", 1)[0] for line in lines]
+    assert heads == [
+        f"#{first} new -> discovered",
+        f"#{second} new -> discovered",
+        f"#{first} discovered -> worktree",
+        f"#{first} worktree -> spawned",
+        f"#{second} discovered -> worktree",
+    ], lines
+    assert lines[-1].endswith("[stopped: left for the next pass]"), lines
+    # What is printed as done is what was committed.
+    assert sandbox.path_taken(first) == ["discovered", "worktree", "spawned"]
+    assert sandbox.path_taken(second) == ["discovered"]
