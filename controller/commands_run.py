@@ -275,7 +275,7 @@ def cmd_run(args) -> int:
             return 0  # stopped while waiting for the lock
         log.info(
             "controller running on %s (GitHub %s, every %ss; tmux socket %s); "
-            "SIGINT or SIGTERM stops it, agents keep running",
+            "SIGINT, SIGTERM or SIGHUP stops it, agents keep running",
             state,
             config.github.repo,
             config.github.poll_interval_s,
@@ -450,7 +450,7 @@ def register(subparsers) -> None:
     parser.add_argument("--wait", action="store_true", help="wait for another controller")
     parser.set_defaults(func=cmd_reconcile)
 
-    parser = subparsers.add_parser("run", help="run until stopped (SIGINT/SIGTERM)")
+    parser = subparsers.add_parser("run", help="run until stopped (SIGINT/SIGTERM/SIGHUP)")
     parser.add_argument("--wait", action="store_true", help="wait for another controller")
     parser.set_defaults(func=cmd_run, long_running=True)
 

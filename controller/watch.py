@@ -202,8 +202,13 @@ def run_forever(
         watcher.close()
 
 
+# SIGHUP is the terminal closing under a controller started in it: a stop like the others,
+# not an end that leaves no word in the log.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 def stop_on_signals(stop: threading.Event, on_stop: Callable[[], None] | None = None) -> None:
-    """SIGINT and SIGTERM set `stop`; the pass in progress finishes its current write."""
+    """SIGINT, SIGTERM and SIGHUP set `stop`; the pass in progress finishes its current write."""
 
     def handler(signum, _frame):
         log.info("received %s; stopping after the current write", signal.Signals(signum).name)
@@ -211,5 +216,5 @@ def stop_on_signals(stop: threading.Event, on_stop: Callable[[], None] | None = 
         if on_stop is not None:
             on_stop()
 
-    signal.signal(signal.SIGINT, handler)
-    signal.signal(signal.SIGTERM, handler)
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, handler)
