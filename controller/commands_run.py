@@ -153,8 +153,17 @@ def cmd_init(args) -> int:
     return 0
 
 
-def _enter_lock(store, wait: bool, stop: threading.Event | None = None):
-    """Takes the state directory's lock; with `wait`, polls for it until `stop` is set."""
+def _say_waiting(error: Exception) -> None:
+    """The one line of a one-shot command that waits: its log shows no info lines."""
+    print(f"controller: waiting for the lock: {error}", file=sys.stderr, flush=True)
+
+
+def _enter_lock(store, wait: bool, stop: threading.Event | None = None, say=None):
+    """Takes the state directory's lock; with `wait`, polls for it until `stop` is set.
+
+    The wait is said once, when it starts (`say`, or an info line of the log); the holder
+    changing meanwhile is only logged at debug level.
+    """
     from controller.store import LockHeld
 
     said = None
@@ -169,9 +178,14 @@ def _enter_lock(store, wait: bool, stop: threading.Event | None = None):
                     f"{error}; stop it first, use another state directory, or "
                     "add --wait to wait for it"
                 ) from None
-            if str(error) != said:
-                said = str(error)
-                log.info("waiting for the lock: %s", error)
+            if said is None:
+                if say is None:
+                    log.info("waiting for the lock: %s", error)
+                else:
+                    say(error)
+            elif str(error) != said:
+                log.debug("still waiting for the lock: %s", error)
+            said = str(error)
         if stop is not None and stop.wait(1.0):
             return None
         if stop is None:
@@ -208,7 +222,11 @@ def cmd_reconcile(args) -> int:
         open_reconciler(config, state, settle=False, read_only=args.dry_run) as reconciler,
         _sigint_ends_the_pass(interrupted, reconciler),
     ):
-        lock = None if args.dry_run else _enter_lock(reconciler.store, args.wait, interrupted)
+        lock = (
+            None
+            if args.dry_run
+            else _enter_lock(reconciler.store, args.wait, interrupted, say=_say_waiting)
+        )
         if lock is None and not args.dry_run:
             print("interrupted", file=sys.stderr)  # while waiting for the lock
             return 130

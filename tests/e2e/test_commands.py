@@ -325,3 +325,63 @@ def test_ctrl_c_during_reconcile_prints_the_steps_already_done(sandbox):
     # What is printed as done is what was committed.
     assert sandbox.path_taken(first) == ["discovered", "worktree", "spawned"]
     assert sandbox.path_taken(second) == ["discovered"]
+
+
+def test_reconcile_wait_says_once_that_it_waits_for_the_lock(sandbox):
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys\nfrom controller.store import Store\n"
+            "with Store(sys.argv[1]).lock():\n    print('held', flush=True)\n"
+            "    sys.stdin.read()\n",
+            str(sandbox.state_dir),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    err_path = sandbox.root / "reconcile.err"
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with open(err_path, "w") as err:
+            waiting = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "controller",
+                    "--config",
+                    str(sandbox.config_path),
+                    "reconcile",
+                    "--wait",
+                ],
+                cwd=sandbox.root,
+                env=sandbox.env(),
+                stdout=subprocess.PIPE,
+                stderr=err,
+                text=True,
+            )
+        try:
+            said = wait_for(
+                lambda: err_path.read_text(),
+                timeout=30,
+                message="a line saying reconcile waits for the lock",
+            )
+            assert waiting.poll() is None
+        finally:
+            holder.stdin.close()
+            holder.wait(timeout=10)
+        out, _ = waiting.communicate(timeout=60)
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+        holder.wait()
+        holder.stdout.close()
+    assert said.startswith(
+        f"controller: waiting for the lock: {sandbox.state_dir}: held by another controller "
+        f"(pid {holder.pid}, running since "
+    ), said
+    assert said.count("\n") == 1, said
+    assert waiting.returncode == 0, err_path.read_text()
+    assert err_path.read_text() == said
+    assert out == "nothing to do\n"
