@@ -124,6 +124,28 @@ def new_record_step(view: IssueView) -> Step | None:
 
 def decide(record: Record, obs: Observation, ctx: Context) -> Step | None:
     """The next step for one issue, or None when nothing needs doing now."""
+    return _decide(record, obs, ctx) or _found_at_work(record, obs)
+
+
+def _found_at_work(record: Record, obs: Observation) -> Step | None:
+    """What the machine shows of an issue at work that its file does not name: a file
+    written by hand (`issue:` and `state: working`) for an agent already running gets its
+    worktree folder, the branch checked out there and the agent's session, once nothing
+    else is to be done."""
+    n, pane = record.issue, obs.panes.get(record.issue)
+    found: dict[str, str] = {}
+    if record.state in ACTIVE_STATES and not record.worktree and n in obs.worktrees:
+        found["worktree"] = obs.worktrees[n]
+    if record.state in ACTIVE_STATES and not record.branch and obs.branches.get(n):
+        found["branch"] = obs.branches[n]
+    if record.state in AGENT_STATES and not record.session and pane and not pane.dead:
+        found["session"] = pane.session
+    if not found:
+        return None
+    return Step(reason=f"{', '.join(found)} found at work", fields=found)
+
+
+def _decide(record: Record, obs: Observation, ctx: Context) -> Step | None:
     n = record.issue
     view = obs.issues.get(n)
     pane = obs.panes.get(n)

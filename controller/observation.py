@@ -61,6 +61,9 @@ class Observation:
     ci: dict[int, CIView] = field(default_factory=dict)
     panes: dict[int, PaneView] = field(default_factory=dict)
     worktrees: dict[int, str] = field(default_factory=dict)  # issue -> worktree path
+    # The branch checked out in an issue's own worktree folder, for a state file that
+    # names no branch (written by hand for an issue already at work).
+    branches: dict[int, str] = field(default_factory=dict)
     # Issues with a state file that GitHub answered 404 or 410 for.
     missing: frozenset[int] = frozenset()
     # Issues with a state file whose number GitHub gives to a pull request.

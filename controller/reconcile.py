@@ -250,10 +250,27 @@ class Reconciler:
         # The record names each issue's worktree; whether that folder is still there is
         # all a decision needs, and a stat per issue is far cheaper than asking git on
         # every pane poll. The actions ask git itself before they touch anything.
-        return {
+        found = {
             number: record.worktree
             for number, record in records.items()
             if record.worktree and Path(record.worktree).is_dir()
+        }
+        # A file written by hand for an issue at work names no worktree: its own folder,
+        # if there, is the one (and gets written into the file).
+        path_for = getattr(self.worktrees, "path_for", None)
+        for number, record in records.items():
+            if path_for and not record.worktree and record.state in decisions.ACTIVE_STATES:
+                own = path_for(number)
+                if own.is_dir():
+                    found[number] = str(own)
+        return found
+
+    def _observe_branches(self, records: dict[int, Record], worktrees: dict[int, str]):
+        """The branch checked out in each worktree whose record names no branch."""
+        return {
+            number: branch
+            for number, path in worktrees.items()
+            if not records[number].branch and (branch := _checked_out_branch(Path(path)))
         }
 
     def observe(self, records: dict[int, Record], *, refresh_github: bool = True) -> Observation:
@@ -302,6 +319,7 @@ class Reconciler:
             )
         obs.panes = self._observe_panes(records, now)
         obs.worktrees = self._observe_worktrees(records)
+        obs.branches = self._observe_branches(records, obs.worktrees)
         return obs
 
     # -- one pass ------------------------------------------------------------------
@@ -745,6 +763,19 @@ class Reconciler:
             "pr": record.pr or "",
         }
         return prompts.render(self.config.prompts_path, template, **values)
+
+
+def _checked_out_branch(worktree: Path) -> str | None:
+    """The branch a worktree has checked out, read from its files without running git."""
+    try:
+        link = (worktree / ".git").read_text(encoding="utf-8").strip()
+        if not link.startswith("gitdir: "):
+            return None
+        gitdir = (worktree / link.removeprefix("gitdir: ")).resolve()
+        head = (gitdir / "HEAD").read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return head.removeprefix("ref: refs/heads/") if head.startswith("ref: refs/heads/") else None
 
 
 def _issue_view(issue, *, eligible: bool) -> IssueView:

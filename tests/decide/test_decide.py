@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from controller import machine
-from controller.decide import NOT_FOUND, Context, Step, decide, new_record_step, worker_slots
+from controller.decide import (
+    AGENT_STATES,
+    NOT_FOUND,
+    Context,
+    Step,
+    decide,
+    new_record_step,
+    worker_slots,
+)
 from controller.observation import CIView, IssueView, Observation, PaneView, PullView
 from controller.record import Record, parse_iso, utc_now_iso
 from controller.screens import Reading
@@ -51,7 +59,12 @@ def ctx(**kw) -> Context:
 
 
 def rec(state="working", **kw) -> Record:
-    return Record(issue=7, state=state, **{"title": "issue 7", "url": "https://x/7", **kw})
+    """Issue 7's record as the controller writes it: with an agent's session in the states
+    that have one (a file without it would first get it written)."""
+    made = {"title": "issue 7", "url": "https://x/7"}
+    if state in AGENT_STATES:
+        made["session"] = "worker-7"
+    return Record(issue=7, state=state, **{**made, **kw})
 
 
 def apply(record: Record, step: Step) -> Record:
@@ -333,7 +346,9 @@ def test_a_reopened_issue_starts_a_fresh_run_and_ignores_its_merged_pull_request
     assert record.state == "discovered"
     reopened.panes[7] = pane("busy")
     assert (record.branch, record.pr, record.worktree, record.nudges) == (None, None, None, 0)
-    working = record.replace(state="working", pane="busy", pane_since=utc_now_iso(NOW))
+    working = record.replace(
+        state="working", session="worker-7", pane="busy", pane_since=utc_now_iso(NOW)
+    )
     assert decide(working, reopened, ctx()) is None  # the merged PR is history
 
 
@@ -473,3 +488,26 @@ def test_a_step_reads_like_an_audit_commit_subject_without_internal_names():
     assert "restart=" not in restart.describe(3, "spawned") and "launch" not in restart.describe(
         3, "spawned"
     )
+
+
+def test_a_hand_written_file_for_an_agent_at_work_gets_its_worktree_branch_and_session():
+    # The file a person wrote: issue and state; title and url were read since.
+    minimal = Record(issue=7, state="working", title="issue 7", url="https://x/7")
+    minimal = minimal.replace(pane="busy", pane_since=utc_now_iso(NOW))
+    seen = obs(panes={7: pane("busy")})
+    seen.worktrees[7] = "/w/issue-7"
+    seen.branches[7] = "fix/issue-7-a"
+
+    step = decide(minimal, seen, ctx())
+
+    assert step.dest is None and step.action is None
+    assert step.fields == {
+        "worktree": "/w/issue-7",
+        "branch": "fix/issue-7-a",
+        "session": "worker-7",
+    }
+    assert step.reason == "worktree, branch, session found at work"
+    assert decide(apply(minimal, step), seen, ctx()) is None
+    # A step due comes first; what the file lacks is written on a quiet pass.
+    idle = minimal.replace(pane="idle", pane_since=utc_now_iso(NOW - 3600))
+    assert decide(idle, obs(panes={7: pane("idle")}), ctx()).dest == "stalled"

@@ -261,6 +261,42 @@ def test_a_state_file_written_by_hand_gets_title_and_url_but_keeps_what_was_writ
         assert reconciler.run_pass().steps == []  # filled once, not on every read
 
 
+def test_a_minimal_file_written_for_an_agent_at_work_gets_its_worktree_branch_and_session(
+    tmp_path,
+    forge,  # noqa: F811
+    tmux_socket,
+):
+    number = forge.create_issue(AUTHOR, "an issue")["number"]
+    state = tmp_path / "state"
+    config = with_scripted_agent(tmp_path, forge.url, tmux_socket)
+    with open_reconciler(config, state, token=forge.token(AUTHOR)) as reconciler:
+        wait_for(
+            lambda: reconciler.run_pass() and reconciler.store.load(number).session,
+            timeout=60,
+            interval=0.2,
+            message="an agent started",
+        )
+        started = reconciler.store.load(number)
+        agent = reconciler.sessions.list()[started.session].pid
+        # A person replaces the file with the two keys the README says are enough.
+        path = reconciler.store.path(number)
+        path.write_text(f"issue: {number}\nstate: working\n")
+
+        for _ in range(4):
+            reconciler.run_pass()
+        record = reconciler.store.load(number)
+        assert (record.worktree, record.branch, record.session) == (
+            started.worktree,
+            started.branch,
+            started.session,
+        )
+        assert record.error is None, record
+        assert reconciler.sessions.list()[started.session].pid == agent  # adopted, not restarted
+        steps = [h.reason for h in reconciler.store.history(number)]
+        assert "worktree, branch, session found at work" not in steps  # no transition
+        assert "branch: " + started.branch in path.read_text()
+
+
 @pytest.mark.parametrize("where", ["main clone", "other folder"])
 def test_a_worktree_line_naming_a_folder_not_the_issues_own_is_refused_once(
     tmp_path,
