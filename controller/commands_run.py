@@ -366,6 +366,12 @@ def cmd_doctor(args) -> int:
         bad = _state_dir_problem(state)
         made = "" if state.is_dir() else " (made on the first start)"
         check(bad is None, f"state: {state}{made}", f"state: {bad}")
+    if config.policy.max_workers == 0:
+        where = args.config or config_module.DEFAULT_PATH
+        problems.append(
+            "policy.max_workers: 0, so no agent will ever start and every issue waits in "
+            f"`discovered`; raise policy.max_workers in {where} (3 is the default)"
+        )
     check(
         bool(config.github.repo),
         f"github.repo: {config.github.repo}",

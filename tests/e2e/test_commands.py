@@ -385,3 +385,13 @@ def test_reconcile_wait_says_once_that_it_waits_for_the_lock(sandbox):
     assert waiting.returncode == 0, err_path.read_text()
     assert err_path.read_text() == said
     assert out == "nothing to do\n"
+
+
+def test_doctor_says_max_workers_0_starts_no_agent(sandbox):
+    assert "policy.max_workers" not in sandbox.controller("doctor").stdout
+    sandbox.configure(policy={"max_workers": 0})
+    result = sandbox.controller("doctor")
+    assert result.returncode == 2, result.stdout
+    line = next(x for x in result.stdout.splitlines() if "policy.max_workers" in x)
+    assert line.startswith("FIX   policy.max_workers: 0, so no agent will ever start"), line
+    assert f"raise policy.max_workers in {sandbox.config_path}" in line
