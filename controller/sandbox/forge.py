@@ -14,8 +14,10 @@ until SIGTERM or SIGINT.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import ipaddress
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -77,10 +79,42 @@ class Forge:
         self.api: ForgeApi | None = None
         self.ci: CiRunner | None = None
         self.threads: list[threading.Thread] = []
+        self._lock_fd: int | None = None
 
     # -- lifecycle ------------------------------------------------------------------
 
     def start(self) -> Forge:
+        self._take_lock()
+        try:
+            return self._start()
+        except BaseException:
+            self._release_lock()
+            raise
+
+    def _take_lock(self) -> None:
+        """One forge per folder: two would each keep their own copy of the issues in
+        memory and overwrite each other's files."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.dir / "forge.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 100, 0).decode("utf-8", "replace").strip() or "?"
+            os.close(fd)
+            raise ForgeError(
+                f"{self.dir} is served by another forge (pid {holder}); stop it, or give "
+                "this one another folder"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock_fd = fd
+
+    def _release_lock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def _start(self) -> Forge:
         forge_git.init_bare(self.git_dir)
         store = ForgeStore(self.dir / "data")
         self.server = ForgeServer(
@@ -128,6 +162,7 @@ class Forge:
         for thread in self.threads:
             thread.join(timeout=10)
         self.server = None
+        self._release_lock()
         log.info("forge for %s stopped", self.repo)
 
     def __enter__(self) -> Forge:

@@ -150,3 +150,24 @@ def test_serve_with_sample_finishes_a_first_start_that_failed_halfway(tmp_path):
         assert process.wait(timeout=15) == 0, process.stderr.read()
     assert sorted(i["title"] for i in issues) == sorted(i.title for i in ISSUES)
     assert history() == pushed
+
+
+def test_a_second_forge_on_the_same_folder_is_refused(tmp_path):
+    folder = tmp_path / "forge"
+    with serving("--dir", str(folder), "--repo", "team/app") as (first, _url):
+        second = subprocess.run(
+            [sys.executable, "-m", "controller", "sandbox", "serve", "--port", "0"]
+            + ["--dir", str(folder), "--repo", "team/app"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode == 2, second.stderr
+        assert second.stderr == (
+            f"controller: cannot start the sandbox forge: {folder} is served by another "
+            f"forge (pid {first.pid}); stop it, or give this one another folder\n"
+        )
+        assert first.poll() is None
+    # Once the first has stopped, the folder can be served again.
+    with serving("--dir", str(folder), "--repo", "team/app") as (again, url):
+        assert call(Remote(url), "GET", "/repos/team/app").status == 200
