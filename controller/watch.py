@@ -3,7 +3,7 @@
 A hand edit of a state file should take effect within about a second, so a watchdog
 observer on the state directory wakes the loop at once; panes are read on a short
 timer and GitHub on a longer one (cheap, thanks to conditional requests). The loop
-never sleeps through a stop request: SIGINT and SIGTERM finish the write in
+never sleeps through a stop request: SIGINT, SIGTERM and SIGHUP finish the write in
 progress and return, and the agents keep running for the next start to adopt.
 """
 

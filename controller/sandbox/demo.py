@@ -13,8 +13,9 @@ folder for inspection.
 The agents' tmux socket has a fixed name, so one demo runs at a time: a lock file
 named after the socket, held for the demo's whole life and released by the kernel
 however it ends, says which demo owns it. The demo must never leave the controller,
-the agents or their tmux server running behind it: once stopping has begun, a further
-Ctrl-C or SIGTERM is noted, not obeyed.
+the agents or their tmux server running behind it (nor when its terminal is closed:
+SIGHUP stops it as SIGTERM does): once stopping has begun, a further Ctrl-C or SIGTERM
+is noted, not obeyed.
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ _WITH_PARENT = Path(__file__).resolve().with_name("with_parent.py")
 
 
 class Interrupted(BaseException):
-    """SIGINT or SIGTERM arrived; like KeyboardInterrupt, no `except Exception` takes it."""
+    """SIGINT, SIGTERM or SIGHUP arrived; like KeyboardInterrupt, no `except Exception`
+    takes it."""
 
     def __init__(self, signum: int):
         super().__init__(signum)
@@ -55,14 +57,14 @@ class Interrupted(BaseException):
 
 
 class Interrupts:
-    """Turns the first SIGINT or SIGTERM into one `Interrupted`; drops the rest.
+    """Turns the first SIGINT, SIGTERM or SIGHUP into one `Interrupted`; drops the rest.
 
     Until `arm()`, while `deferred()` and after `hold()`, the first signal is only
     noted, so a process is never started without the demo knowing it must stop it, and
     the stopping itself cannot be cut short.
     """
 
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
     def __init__(self) -> None:
         self.received: int | None = None

@@ -328,8 +328,9 @@ def test_an_issue_that_needs_a_person_stops_the_demo_at_once(tmp_path, demos):
         (signal.SIGINT,),
         (signal.SIGINT, signal.SIGINT),
         (signal.SIGINT, signal.SIGTERM),
+        (signal.SIGHUP,),
     ],
-    ids=["ctrl-c", "double-ctrl-c", "ctrl-c-then-sigterm"],
+    ids=["ctrl-c", "double-ctrl-c", "ctrl-c-then-sigterm", "terminal-closed"],
 )
 def test_ctrl_c_while_agents_work_stops_everything(tmp_path, demos, signums):
     directory = tmp_path / "demo"
@@ -347,10 +348,11 @@ def test_ctrl_c_while_agents_work_stops_everything(tmp_path, demos, signums):
     running.signal(*signums)
     result = running.wait(timeout=60)
 
-    assert result.returncode == 130, result.stdout + result.stderr
+    assert result.returncode == 128 + signums[0], result.stdout + result.stderr
+    what = "interrupted" if signums[0] == signal.SIGINT else "terminated"
     assert (
         result.stderr.strip().splitlines()[-1]
-        == "demo: interrupted; stopped the agents and the sandbox"
+        == f"demo: {what}; stopped the agents and the sandbox"
     )
     assert "Traceback" not in result.stderr
     assert_nothing_left(tmp_path)
