@@ -244,9 +244,8 @@ def cmd_reconcile(args) -> int:
     prefix = "would: " if args.dry_run else ""
     for line in report.steps:
         print(prefix + line)
-    # Each invalid file in report.invalid was logged once by the pass already.
-    for line in report.errors:
-        print(f"error: {line}", file=sys.stderr)
+    # Each failure (report.errors) and invalid file (report.invalid) was logged once by
+    # the pass already, as a `controller: error: ...` line: not said twice.
     if interrupted.is_set():
         sys.stdout.flush()
         print("interrupted", file=sys.stderr)

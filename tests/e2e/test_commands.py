@@ -47,7 +47,10 @@ def test_a_step_that_fails_is_printed_as_failed_not_as_done(sandbox):
     assert any("discovered -> worktree" in x and "[failed" not in x for x in lines), lines
     launch = [x for x in lines if x.startswith(f"#{number} worktree -> spawned: ")]
     assert launch and launch[0].endswith("[failed: retried later]"), lines
-    assert f"error: #{number} launch failed" in result.stderr
+    # Said once, with when it is retried.
+    (said,) = [x for x in result.stderr.splitlines() if "launch failed" in x]
+    assert said.startswith(f"controller: error: #{number} launch failed: "), result.stderr
+    assert "; retrying in " in said
     assert sandbox.state(number)["state"] == "worktree"
 
 
