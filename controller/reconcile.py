@@ -335,7 +335,20 @@ class Reconciler:
         self, *, refresh_github: bool = True, dry_run: bool = False, only: int | None = None
     ) -> PassReport:
         report = PassReport()
-        if not dry_run:
+        previews: dict[int, Record] = {}
+        if dry_run:
+            # What a hand edit would be taken as (a changed state is a forced transition,
+            # whose steps follow): shown, not recorded.
+            for edit in self.store.hand_edits():
+                if only is not None and edit.issue != only:
+                    continue
+                record = previews[edit.issue] = self.store.as_accepted(edit)
+                if record.forced:
+                    before = edit.before.state if edit.before else "new"
+                    report.steps.append(
+                        f"#{edit.issue} {before} -> {record.state} (forced): {record.reason}"
+                    )
+        else:
             # A folder moved away, turned read-only or a full disk fails the pass here,
             # before any side effect (and before the folder is made again), rather than
             # after an agent was started that cannot be recorded.
@@ -364,7 +377,9 @@ class Reconciler:
                     record.state,
                     number,
                 )
-        loaded = {**restored, **self.store.load_all()} if dry_run else self.store.load_all()
+        loaded = self.store.load_all()
+        if dry_run:
+            loaded = {**restored, **loaded, **previews}
         records: dict[int, Record] = {}
         for number, item in sorted(loaded.items()):
             if isinstance(item, Record):

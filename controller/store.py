@@ -596,21 +596,34 @@ class Store:
                 self._record_as_is(issue, edit.text, message, now)
                 log.info("#%d accepted a hand edit of %s", issue, path)
                 return after
-            own_reason = after.reason and (before is None or after.reason != before.reason)
-            reason = after.reason if own_reason else "forced by hand"
-            stamp = utc_now_iso(now)
-            # Budgets the person left as they were start afresh; ones they wrote stay.
-            fresh = {
-                name: value
-                for name, value in FRESH_BUDGETS.items()
-                if before is not None and getattr(after, name) == getattr(before, name)
-            }
-            new = after.replace(since=stamp, reason=reason, forced=True, updated=stamp, **fresh)
+            new = self.as_accepted(edit, now=now)
             source = before.state if before is not None else "new"
-            message = f"#{issue} {source} -> {after.state} (forced): {_one_line(reason)}"
+            message = f"#{issue} {source} -> {after.state} (forced): {_one_line(new.reason)}"
             record = self._write(issue, new, raw, message, now)
         log.info("#%d forced %s -> %s by a hand edit", issue, source, after.state)
         return record
+
+    @staticmethod
+    def as_accepted(edit: HandEdit, *, now: float | None = None) -> Record:
+        """The record `accept` makes of `edit`, without writing it (what a dry run shows)."""
+        before, after = edit.before, edit.after
+        if before is not None and before.state == after.state:
+            return after
+        own_reason = after.reason and (before is None or after.reason != before.reason)
+        stamp = utc_now_iso(now)
+        # Budgets the person left as they were start afresh; ones they wrote stay.
+        fresh = {
+            name: value
+            for name, value in FRESH_BUDGETS.items()
+            if before is not None and getattr(after, name) == getattr(before, name)
+        }
+        return after.replace(
+            since=stamp,
+            reason=after.reason if own_reason else "forced by hand",
+            forced=True,
+            updated=stamp,
+            **fresh,
+        )
 
     def _current(self, issue: int, *, require_own: bool) -> tuple[Record, bytes]:
         path = self.path(issue)

@@ -27,6 +27,25 @@ def test_a_dry_run_prints_the_plan_and_changes_nothing(sandbox):
     assert sandbox.sessions() == []
 
 
+def test_a_dry_run_shows_a_hand_edit_as_the_forced_transition_it_would_be(sandbox):
+    number = sandbox.file("slug-dashes")
+    assert sandbox.controller("reconcile").returncode == 0
+    assert sandbox.state(number)["state"] == "spawned"
+    path = sandbox.state_dir / f"issue-{number}.yaml"
+    edited = path.read_text().replace("state: spawned", "state: discovered")
+    path.write_text(edited)
+
+    result = sandbox.controller("reconcile", "--dry-run")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        f"would: #{number} spawned -> discovered (forced): forced by hand",
+        f"would: #{number} discovered: forced discovered: agent stopped",
+    ]
+    assert path.read_text() == edited and sandbox.sessions() == [f"worker-{number}"]
+    assert sandbox.path_taken(number) == ["discovered", "worktree", "spawned"]
+
+
 def test_one_pass_acts_once_and_only_on_the_issue_asked_for(sandbox):
     first = sandbox.file("slug-dashes")
     second = sandbox.file("median-even")
