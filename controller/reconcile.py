@@ -397,6 +397,8 @@ class Reconciler:
             report.github_error = obs.github_error
 
         for number, view in sorted(obs.issues.items()):
+            if self._stopping:
+                break
             if number in records or number in invalid_numbers:
                 continue
             if only is not None and number != only:
