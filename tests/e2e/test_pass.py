@@ -381,3 +381,18 @@ def test_a_state_file_for_a_pull_requests_number_is_refused_not_worked(
         reconciler.run_pass()
         assert not reconciler.store.path(pull).exists()
     assert caplog.text.count(f"#{pull} is a pull request on GitHub, not an issue") == 1
+
+
+def test_a_pass_asked_to_stop_makes_no_new_state_file(
+    tmp_path,
+    forge,  # noqa: F811
+    tmux_socket,
+):
+    for n in range(3):
+        forge.create_issue(AUTHOR, f"issue {n}")
+    state = tmp_path / "state"
+    config = configuration(tmp_path, forge.url, tmux_socket, max_workers=0)
+    with open_reconciler(config, state, token=forge.token(AUTHOR)) as reconciler:
+        reconciler.stop()  # as SIGTERM does, before this pass got to the new issues
+        report = reconciler.run_pass()
+        assert report.steps == [] and reconciler.store.load_all() == {}
