@@ -51,7 +51,12 @@ def test_steady_clock_ignores_a_jump(monkeypatch, jump):
 def _idle_working(pane_since: float, now: float) -> tuple[Record, Observation, decide.Context]:
     reading = Reading("idle")
     record = Record(
-        issue=7, state="working", title="t", pane=str(reading), pane_since=utc_now_iso(pane_since)
+        issue=7,
+        state="working",
+        title="t",
+        session="worker-7",
+        pane=str(reading),
+        pane_since=utc_now_iso(pane_since),
     )
     obs = Observation(now=now)
     obs.issues[7] = IssueView(
