@@ -50,8 +50,8 @@ SIDECAR_DIR = ".controller"
 # Issue numbers are 32-bit (record.MAX_NUMBER): at most ten digits.
 _STATE_NAME = re.compile(r"^issue-([1-9][0-9]{0,9})\.yaml$")
 _LOOKS_LIKE_STATE = re.compile(r"^issue.*\.(yaml|yml)$", re.IGNORECASE)
-# The temporary git index of an audit commit: index.<pid>.<thread>.
-_INDEX_NAME = re.compile(r"^index\.([0-9]+)\.[0-9]+$")
+# The temporary git index of an audit commit, index.<pid>.<thread>, and git's lock on it.
+_INDEX_NAME = re.compile(r"^index\.([0-9]+)\.[0-9]+(\.lock)?$")
 _SIDECAR_NAME = re.compile(r"^issue-([1-9][0-9]*)\.json$")
 _TEMP_NAME = re.compile(r"^\..+\.(\d+)\.[A-Za-z0-9_]+\.tmp$")
 _MESSAGE = re.compile(r"^#(\d+) (\S+) -> (\S+)( \(forced\))?: ?(.*)$")
@@ -791,6 +791,12 @@ class Store:
         env = {"GIT_INDEX_FILE": str(index)}
         if at is not None:
             env["GIT_AUTHOR_DATE"] = env["GIT_COMMITTER_DATE"] = f"{at} +0000"
+        # The index is this thread's alone and one commit runs at a time, so a lock on it
+        # is a leftover: of a git killed with the controller (whose pid came round
+        # again), or of one whose folder was moved while it ran. Left, it would fail
+        # every commit of this thread from now on.
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(f"{index}.lock")
         if self._has_identity is None:
             found = self._git("var", "GIT_COMMITTER_IDENT", check=False)
             self._has_identity = found.returncode == 0

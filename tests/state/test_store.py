@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -672,12 +673,25 @@ def test_a_temporary_index_left_by_a_killed_controller_is_removed_on_start(tmp_p
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()  # a pid that no longer runs, as after a SIGKILL
     left = store.sidecar_dir / f"index.{gone.pid}.140000"
+    lock = store.sidecar_dir / f"index.{gone.pid}.140000.lock"  # git's, killed with it
     mine = store.sidecar_dir / f"index.{os.getpid()}.140001"  # a live writer's: kept
     left.write_bytes(b"DIRC")
+    lock.write_bytes(b"DIRC")
     mine.write_bytes(b"DIRC")
     Store.open(store.state_dir)
-    assert not left.exists() and mine.exists()
+    assert not left.exists() and not lock.exists() and mine.exists()
     assert store.load(7).state == "discovered"
+
+
+def test_a_lock_left_on_this_threads_own_index_does_not_block_its_commits(store):
+    # Left by a git whose folder was moved while it ran, or by one killed with an earlier
+    # controller that had this pid: only this thread ever uses that index.
+    new_issue(store)
+    index = store.sidecar_dir / f"index.{os.getpid()}.{threading.get_ident()}"
+    Path(f"{index}.lock").write_bytes(b"DIRC")
+    store.transition(7, "worktree", "ready")
+    assert [e.dest for e in store.history(7)] == ["discovered", "worktree"]
+    assert not Path(f"{index}.lock").exists()
 
 
 def test_a_deleted_file_last_accepted_as_a_person_wrote_it_comes_back_verbatim(store):
