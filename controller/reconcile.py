@@ -103,6 +103,8 @@ class Reconciler:
         self._last_screens: dict[str, tuple[tuple, screens.Reading]] = {}
         self._github_retry_at: float | None = None  # set by a rate limit: no reads before
         self._github_failure: str | None = None  # the last failed read's error, while failing
+        # The last "not recorded" error said for each issue, while it lasts.
+        self._unrecorded: dict[int, str] = {}
         # Whether each (issue, worktree, branch) written names a folder not the issue's own.
         self._worktree_checked: dict[tuple, str | None] = {}
 
@@ -550,9 +552,17 @@ class Reconciler:
                 # edit racing us) must not stop the controller or the other issues.
                 report.steps[-1] = f"{line} [done, not recorded]"
                 report.errors.append(f"#{record.issue} not recorded: {error}")
-                log.error("%s: done, not recorded: %s", line, error)
+                said = f"{line}: done, not recorded: {error}"
+                if self._unrecorded.get(record.issue) != said:
+                    # A cause that lasts (a git lock left behind) is said once, not on
+                    # every pass it lasts; its end shows as the transition recorded.
+                    self._unrecorded[record.issue] = said
+                    log.error("%s", said)
+                else:
+                    log.debug("%s", said)
                 self._undo_unrecorded_start(record.issue, step, obs)
                 return
+            self._unrecorded.pop(record.issue, None)
             if self._stopping or step.action in ("launch", "nudge", "keys", "submit_draft"):
                 # The agent's screen changed because of us; read it again next pass.
                 return

@@ -104,6 +104,36 @@ def test_audit_ref_locked_then_released(tmp_path):
     assert history == [("new", "discovered"), ("discovered", "worktree"), ("worktree", "spawned")]
 
 
+def test_a_lasting_audit_lock_is_said_once_while_it_lasts(rig):
+    """A ref lock left by a crashed git fails each pass's audit commit: one ERROR line,
+    not one per pass (the repeats are debug lines), and all is recorded once it goes."""
+    numbers = rig.file_samples((0,))
+    proc = rig.start("-v", "run")
+    wait_for(
+        lambda: rig.state_of(numbers[0]) in ("spawned", "working"),
+        timeout=90,
+        interval=0.1,
+        message="an agent at work",
+    )
+    lock = rig.state_dir / ".git" / "HEAD.lock"
+    lock.write_text("")
+    FIGURES.fault("audit-head-lock-lasting")
+    unrecorded = re.compile(r" (ERROR|DEBUG) controller\.reconcile: #\d+ .*: done, not recorded: ")
+    wait_for(
+        lambda: len(unrecorded.findall(rig.log())) >= 4,
+        timeout=60,
+        interval=0.2,
+        message="several passes with the lock held",
+    )
+    lock.unlink()
+    rig.wait_closed(numbers, timeout=120, proc=proc)
+    assert rig.stop(proc) == 0
+    said = unrecorded.findall(rig.log())
+    # Once per step that could not be recorded (the agent may move on meanwhile).
+    assert said.count("ERROR") <= 2 and said.count("DEBUG") >= 2, said
+    rig.check(numbers)
+
+
 def test_two_controllers_at_once(rig):
     numbers = rig.file_samples((0,))
     rig.write_config()
