@@ -192,24 +192,43 @@ def _enter_lock(store, wait: bool, stop: threading.Event | None = None, say=None
             time.sleep(1.0)
 
 
+class _PassEnding(threading.Event):
+    """Set by the signal that ends a one-shot pass; says which, as the exit status does."""
+
+    signum = signal.SIGINT
+
+    def ended(self) -> int:
+        """Prints the one line for the signal (after the steps done) and gives the status."""
+        sys.stdout.flush()
+        print("interrupted" if self.signum == signal.SIGINT else "terminated", file=sys.stderr)
+        return 128 + self.signum
+
+
 @contextlib.contextmanager
-def _sigint_ends_the_pass(stop: threading.Event, reconciler) -> Iterator[None]:
-    """Ctrl-C ends the pass after the step in progress, as `run` stops, so the steps
-    already done are still printed; outside the main thread signals are not ours."""
+def _signals_end_the_pass(stop: _PassEnding, reconciler) -> Iterator[None]:
+    """Ctrl-C, SIGTERM or SIGHUP end the pass after the step in progress, as `run` stops,
+    so the steps already done are still printed; outside the main thread signals are
+    not ours."""
 
     def handler(signum: int, frame: object) -> None:
+        if not stop.is_set():
+            stop.signum = signum
         stop.set()
         reconciler.stop()
 
-    try:
-        before = signal.signal(signal.SIGINT, handler)
-    except ValueError:
-        before = None
+    from controller.watch import STOP_SIGNALS
+
+    before = {}
+    for signum in STOP_SIGNALS:
+        try:
+            before[signum] = signal.signal(signum, handler)
+        except ValueError:
+            break
     try:
         yield
     finally:
-        if before is not None:
-            signal.signal(signal.SIGINT, before)
+        for signum, handler_before in before.items():
+            signal.signal(signum, handler_before)
 
 
 def cmd_reconcile(args) -> int:
@@ -217,10 +236,10 @@ def cmd_reconcile(args) -> int:
 
     config = _load(args)
     state = _state_path(args, config)
-    interrupted = threading.Event()
+    interrupted = _PassEnding()
     with (
         open_reconciler(config, state, settle=False, read_only=args.dry_run) as reconciler,
-        _sigint_ends_the_pass(interrupted, reconciler),
+        _signals_end_the_pass(interrupted, reconciler),
     ):
         lock = (
             None
@@ -228,16 +247,14 @@ def cmd_reconcile(args) -> int:
             else _enter_lock(reconciler.store, args.wait, interrupted, say=_say_waiting)
         )
         if lock is None and not args.dry_run:
-            print("interrupted", file=sys.stderr)  # while waiting for the lock
-            return 130
+            return interrupted.ended()  # while waiting for the lock
         try:
             report = reconciler.run_pass(dry_run=args.dry_run, only=args.issue)
         except Exception:
             if not interrupted.is_set():
                 raise
             # The git or tmux being waited on died of the same Ctrl-C before any step.
-            print("interrupted", file=sys.stderr)
-            return 130
+            return interrupted.ended()
         finally:
             if lock is not None:
                 lock.__exit__(None, None, None)
@@ -247,9 +264,7 @@ def cmd_reconcile(args) -> int:
     # Each failure (report.errors) and invalid file (report.invalid) was logged once by
     # the pass already, as a `controller: error: ...` line: not said twice.
     if interrupted.is_set():
-        sys.stdout.flush()
-        print("interrupted", file=sys.stderr)
-        return 130
+        return interrupted.ended()
     if report.github_error:
         print(f"controller: GitHub could not be read: {report.github_error}", file=sys.stderr)
         return 2

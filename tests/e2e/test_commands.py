@@ -298,7 +298,12 @@ def files_in(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
 
 
-def test_ctrl_c_during_reconcile_prints_the_steps_already_done(sandbox):
+@pytest.mark.parametrize(
+    ("signum", "said"),
+    [(signal.SIGINT, "interrupted"), (signal.SIGTERM, "terminated"), (signal.SIGHUP, "terminated")],
+    ids=["ctrl-c", "sigterm", "terminal-closed"],
+)
+def test_ctrl_c_during_reconcile_prints_the_steps_already_done(sandbox, signum, said):
     # The clone exists first, so a hook can hold the second issue's worktree step.
     assert sandbox.controller("reconcile").stdout == "nothing to do\n"
     first = sandbox.file("slug-dashes")
@@ -325,14 +330,14 @@ def test_ctrl_c_during_reconcile_prints_the_steps_already_done(sandbox):
     try:
         wait_for(holding.exists, timeout=60, message="the second issue's worktree step")
         # As Ctrl-C in a terminal: the whole process group, git and its hook too.
-        os.killpg(process.pid, signal.SIGINT)
+        os.killpg(process.pid, signum)
         out, err = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.communicate()
-    assert process.returncode == 130, out + err
-    assert err.splitlines()[-1:] == ["interrupted"], err
+    assert process.returncode == 128 + signum, out + err
+    assert err.splitlines()[-1:] == [said], err
     assert "Traceback" not in err
     lines = out.splitlines()
     heads = [line.split(": ", 1)[0] for line in lines]
