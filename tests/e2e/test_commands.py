@@ -165,7 +165,8 @@ def test_without_a_name_a_missing_controller_yaml_gives_the_defaults(tmp_path):
     assert "config: no controller.yaml here; the defaults apply" in doctor.stdout
 
 
-def test_a_held_lock_is_told_once_with_what_to_do(sandbox):
+def hold_the_lock(state_dir: Path) -> subprocess.Popen:
+    """Another controller, as far as the lock goes: it holds it until its stdin closes."""
     holder = subprocess.Popen(
         [
             sys.executable,
@@ -173,19 +174,28 @@ def test_a_held_lock_is_told_once_with_what_to_do(sandbox):
             "import sys\nfrom controller.store import Store\n"
             "with Store(sys.argv[1]).lock():\n    print('held', flush=True)\n"
             "    sys.stdin.read()\n",
-            str(sandbox.state_dir),
+            str(state_dir),
         ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def release(holder: subprocess.Popen) -> None:
+    holder.stdin.close()
+    holder.wait(timeout=10)
+    holder.stdout.close()
+
+
+def test_a_held_lock_is_told_once_with_what_to_do(sandbox):
+    holder = hold_the_lock(sandbox.state_dir)
     try:
-        assert holder.stdout.readline().strip() == "held"
         result = sandbox.controller("reconcile")
     finally:
-        holder.stdin.close()
-        holder.wait(timeout=10)
-        holder.stdout.close()
+        release(holder)
     assert result.returncode == 2
     assert f"held by another controller (pid {holder.pid}, running since " in result.stderr
     assert result.stderr.count("another controller") == 1
@@ -355,22 +365,9 @@ def test_ctrl_c_during_reconcile_prints_the_steps_already_done(sandbox, signum, 
 
 
 def test_reconcile_wait_says_once_that_it_waits_for_the_lock(sandbox):
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys\nfrom controller.store import Store\n"
-            "with Store(sys.argv[1]).lock():\n    print('held', flush=True)\n"
-            "    sys.stdin.read()\n",
-            str(sandbox.state_dir),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    holder = hold_the_lock(sandbox.state_dir)
     err_path = sandbox.root / "reconcile.err"
     try:
-        assert holder.stdout.readline().strip() == "held"
         with open(err_path, "w") as err:
             waiting = subprocess.Popen(
                 [
@@ -396,14 +393,12 @@ def test_reconcile_wait_says_once_that_it_waits_for_the_lock(sandbox):
             )
             assert waiting.poll() is None
         finally:
-            holder.stdin.close()
-            holder.wait(timeout=10)
+            release(holder)
         out, _ = waiting.communicate(timeout=60)
     finally:
         if holder.poll() is None:
             holder.kill()
-        holder.wait()
-        holder.stdout.close()
+            holder.wait()
     assert said.startswith(
         f"controller: waiting for the lock: {sandbox.state_dir}: held by another controller "
         f"(pid {holder.pid}, running since "
