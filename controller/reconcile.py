@@ -103,8 +103,10 @@ class Reconciler:
         self._last_screens: dict[str, tuple[tuple, screens.Reading]] = {}
         self._github_retry_at: float | None = None  # set by a rate limit: no reads before
         self._github_failure: str | None = None  # the last failed read's error, while failing
-        # The last "not recorded" error said for each issue, while it lasts.
-        self._unrecorded: dict[int, str] = {}
+        # Each issue whose last step was done but not recorded: the error said, how many
+        # times in a row, and when (steady clock) it may be tried again; a person's edit
+        # of its file lets it be tried at once.
+        self._unrecorded: dict[int, tuple[str, int, float]] = {}
         # Whether each (issue, worktree, branch) written names a folder not the issue's own.
         self._worktree_checked: dict[tuple, str | None] = {}
 
@@ -366,6 +368,7 @@ class Reconciler:
                     continue
                 before = edit.before.state if edit.before else "new"
                 log.info("#%s %s -> %s: edited by hand", edit.issue, before, record.state)
+                self._unrecorded.pop(edit.issue, None)  # a person acted: try it now
 
         restored = self.store.restore_deleted(dry_run=dry_run)
         for number, record in restored.items():
@@ -424,6 +427,9 @@ class Reconciler:
             record = records[number]
             if self._refuse_worktree(record, obs, report, dry_run):
                 continue
+            held = self._unrecorded.get(number)
+            if held and obs.now < held[2] and not dry_run:
+                continue  # its last step could not be recorded: not done again yet
             if not dry_run:
                 record = self._restart_timers_after_clock_jump(record, obs.now)
             self._advance(record, obs, ctx, report, dry_run)
@@ -553,13 +559,17 @@ class Reconciler:
                 report.steps[-1] = f"{line} [done, not recorded]"
                 report.errors.append(f"#{record.issue} not recorded: {error}")
                 said = f"{line}: done, not recorded: {error}"
-                if self._unrecorded.get(record.issue) != said:
-                    # A cause that lasts (a git lock left behind) is said once, not on
-                    # every pass it lasts; its end shows as the transition recorded.
-                    self._unrecorded[record.issue] = said
-                    log.error("%s", said)
+                before, times = self._unrecorded.get(record.issue, ("", 0))[:2]
+                # A cause that lasts (a git lock left behind) must neither be said on
+                # every pass nor have the step (an agent started, a nudge) done again on
+                # every pass: the issue waits, ever longer, as a failed step does.
+                policy = self.config.policy
+                wait = min(policy.retry_backoff_max_s, policy.retry_backoff_s * 2**times)
+                self._unrecorded[record.issue] = (said, times + 1, obs.now + wait)
+                if said != before:
+                    log.error("%s; tried again in %.0fs", said, wait)
                 else:
-                    log.debug("%s", said)
+                    log.debug("%s; tried again in %.0fs", said, wait)
                 self._undo_unrecorded_start(record.issue, step, obs)
                 return
             self._unrecorded.pop(record.issue, None)

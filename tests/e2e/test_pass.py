@@ -236,6 +236,52 @@ def test_a_state_file_emptied_while_its_agent_starts_leaves_no_agent_unrecorded(
         assert reconciler.sessions.exists(name)
 
 
+def test_a_start_that_cannot_be_recorded_is_not_tried_again_on_every_pass(
+    tmp_path,
+    forge,  # noqa: F811
+    tmux_socket,
+    caplog,
+):
+    # A lock a crashed git left in the audit repository fails every commit until a person
+    # removes it: each start would be undone, and tried again on the next pass, each time
+    # handing a new agent the issue (tokens spent for nothing).
+    number = forge.create_issue(AUTHOR, "an issue")["number"]
+    state = tmp_path / "state"
+    config = with_scripted_agent(tmp_path, forge.url, tmux_socket)
+    with (
+        open_reconciler(config, state, token=forge.token(AUTHOR)) as reconciler,
+        caplog.at_level(logging.INFO),
+    ):
+        reconciler.run_pass(dry_run=True)  # clones the repository
+        reconciler.store.create(Record(issue=number, state="discovered"), "filed by hand")
+        lock = state / ".git" / "HEAD.lock"
+        lock.write_text("")
+        starts = []
+        start = reconciler.sessions.start
+
+        def counted_start(name, *args, **kwargs):
+            starts.append(name)
+            return start(name, *args, **kwargs)
+
+        reconciler.sessions.start = counted_start
+        for _ in range(5):
+            reconciler.run_pass()
+        assert len(starts) <= 1, starts
+        assert caplog.text.count("done, not recorded") == 1, caplog.text
+        assert "tried again in 10s" in caplog.text
+
+        # The lock gone, a person's edit (or the backoff's end) lets it go on.
+        lock.unlink()
+        path = reconciler.store.path(number)
+        path.write_text(path.read_text() + "# lock removed\n")
+        wait_for(
+            lambda: reconciler.run_pass() and reconciler.store.load(number).state == "spawned",
+            timeout=60,
+            interval=0.2,
+            message="the agent started and recorded",
+        )
+
+
 def test_a_state_file_written_by_hand_gets_title_and_url_but_keeps_what_was_written(
     tmp_path,
     forge,  # noqa: F811
