@@ -318,7 +318,8 @@ def _pull_request_progress(record: Record, obs: Observation) -> Step | None:
         return Step(
             reason=reason,
             dest="pr-open",
-            fields={**pr_fields, "ci": ci.status if ci else None, "error": None},
+            # The failed checks of an earlier head were told about; this head's not yet.
+            fields={**pr_fields, "ci": ci.status if ci else None, "ci_failed": [], "error": None},
         )
     if ci is None or ci.head_sha != pull.head_sha:
         return None
@@ -591,7 +592,11 @@ def _pr_open(record, view, pane, obs, ctx) -> Step | None:
             args={"prompt": "nudge-finish"},
             dest="working",
         )
-    if ci.status != "failure" or record.head == pull.head_sha and record.ci == "failure":
+    # Told already: the failure step records the failed checks of this head. A record
+    # that reads `ci: failure` without them was written when the pull request was first
+    # seen with its checks already failed, and the agent has not been told.
+    told = record.head == pull.head_sha and record.ci == "failure" and bool(record.ci_failed)
+    if ci.status != "failure" or told:
         if ci.status != record.ci or record.head != pull.head_sha:
             return Step(
                 reason=f"checks {ci.status} on {pull.head_sha[:7]}",

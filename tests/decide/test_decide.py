@@ -511,3 +511,20 @@ def test_a_hand_written_file_for_an_agent_at_work_gets_its_worktree_branch_and_s
     # A step due comes first; what the file lacks is written on a quiet pass.
     idle = minimal.replace(pane="idle", pane_since=utc_now_iso(NOW - 3600))
     assert decide(idle, obs(panes={7: pane("idle")}), ctx()).dest == "stalled"
+
+
+def test_checks_already_failed_when_the_pull_request_is_first_seen_are_told_to_the_agent():
+    pull = PullView(5, "u", "open", False, "fix/issue-7-a", "abc1234")
+    failed = CIView("failure", "abc1234", (("ci", "exit 1"),))
+    seen = obs(issues={7: issue()}, pulls={7: pull}, ci={7: failed}, panes={7: pane("idle")})
+    working = rec("working", branch="fix/issue-7-a", pane="idle", pane_since=utc_now_iso(NOW))
+
+    opened = decide(working, seen, ctx())
+    assert opened.dest == "pr-open" and opened.fields["ci"] == "failure"
+    record = apply(working, opened)
+
+    told = decide(record, seen, ctx())
+    assert told.action == "nudge" and told.args["prompt"] == "ci-failed"
+    assert told.reason == "checks failed: ci; agent told" and told.dest == "working"
+    # Told once for this head: the agent is fixing it.
+    assert decide(apply(record, told), seen, ctx()) is None
