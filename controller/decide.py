@@ -87,11 +87,15 @@ class Context:
 
 
 def worker_slots(
-    records: list[Record], issues: dict[int, IssueView], max_workers: int
+    records: list[Record], issues: dict[int, IssueView], max_workers: int, held: int = 0
 ) -> frozenset[int]:
-    """The discovered issues that may start now: oldest first, up to the free slots."""
+    """The discovered issues that may start now: oldest first, up to the free slots.
+
+    `held` counts the slots of issues whose state files cannot be read now (a person is
+    editing one) but whose agent or worktree is still there: they are at work all the same.
+    """
     active = sum(1 for r in records if r.state in ACTIVE_STATES)
-    free = max(0, max_workers - active)
+    free = max(0, max_workers - active - held)
     # Only an issue that can start may take a slot: one GitHub does not show (a typo'd
     # hand-written file) or shows closed would hold it and never start.
     waiting = [

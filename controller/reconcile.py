@@ -103,6 +103,8 @@ class Reconciler:
         self._last_screens: dict[str, tuple[tuple, screens.Reading]] = {}
         self._github_retry_at: float | None = None  # set by a rate limit: no reads before
         self._github_failure: str | None = None  # the last failed read's error, while failing
+        # The agents' sessions alive at the last look, by name.
+        self._live_sessions: set[str] = set()
         # Each issue whose last step was done but not recorded: the error said, how many
         # times in a row, and when (steady clock) it may be tried again; a person's edit
         # of its file lets it be tried at once.
@@ -204,6 +206,7 @@ class Reconciler:
         # there last time; only sessions new since then cost a second launch.
         expected = [name for name in self._last_screens if name in wanted]
         panes, captures = self.sessions.observe(expected)
+        self._live_sessions = {name for name, info in panes.items() if not info.dead}
         new = [
             name
             for name, info in panes.items()
@@ -418,7 +421,7 @@ class Reconciler:
                 )
                 log.info("#%s new -> discovered: %s", number, step.reason)
 
-        ctx = self._context(records, obs)
+        ctx = self._context(records, obs, held=self._slots_held_by(invalid_numbers))
         for number in sorted(records):
             if only is not None and number != only:
                 continue
@@ -492,7 +495,19 @@ class Reconciler:
         log.info("#%s restarted its timers: the clock was set back", record.issue)
         return updated
 
-    def _context(self, records: dict[int, Record], obs: Observation) -> decisions.Context:
+    def _slots_held_by(self, numbers: set[int]) -> int:
+        """How many of these issues (whose files cannot be read) still have an agent or a
+        worktree: they hold their worker slots until their files can be read again."""
+        path_for = getattr(self.worktrees, "path_for", None)
+        return sum(
+            1
+            for n in numbers
+            if self.session_name(n) in self._live_sessions or (path_for and path_for(n).is_dir())
+        )
+
+    def _context(
+        self, records: dict[int, Record], obs: Observation, held: int = 0
+    ) -> decisions.Context:
         policy = self.config.policy
         return decisions.Context(
             now=obs.now,
@@ -506,7 +521,7 @@ class Reconciler:
             dialog_keys=dict(self.profile.dialog_keys),
             permission_keys=list(getattr(self.profile, "permission_accept_keys", []) or []),
             may_start=decisions.worker_slots(
-                list(records.values()), obs.issues, policy.max_workers
+                list(records.values()), obs.issues, policy.max_workers, held
             ),
         )
 

@@ -282,6 +282,31 @@ def test_a_start_that_cannot_be_recorded_is_not_tried_again_on_every_pass(
         )
 
 
+def test_an_issue_at_work_whose_file_is_being_edited_keeps_its_worker_slot(
+    tmp_path,
+    forge,  # noqa: F811
+    tmux_socket,
+):
+    first = forge.create_issue(AUTHOR, "the first issue")["number"]
+    state = tmp_path / "state"
+    config = with_scripted_agent(tmp_path, forge.url, tmux_socket)  # max_workers: 1
+    with open_reconciler(config, state, token=forge.token(AUTHOR)) as reconciler:
+        wait_for(
+            lambda: reconciler.run_pass() and reconciler.store.load(first).session,
+            timeout=60,
+            interval=0.2,
+            message="the first agent started",
+        )
+        # A person's edit breaks the file for a while; the agent works on.
+        reconciler.store.path(first).write_text("issue: [\n")
+        second = forge.create_issue(AUTHOR, "the second issue")["number"]
+        for _ in range(3):
+            reconciler.run_pass()
+        assert reconciler.store.load(second).state == "discovered"
+        assert not reconciler.sessions.exists(reconciler.session_name(second))
+        assert reconciler.sessions.exists(reconciler.session_name(first))
+
+
 def test_a_state_file_written_by_hand_gets_title_and_url_but_keeps_what_was_written(
     tmp_path,
     forge,  # noqa: F811
