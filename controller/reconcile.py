@@ -25,7 +25,7 @@ from controller.faults import crash_point
 from controller.github import GitHubError, Stopped
 from controller.observation import CIView, IssueView, Observation, PaneView, PullView
 from controller.record import Record, parse_iso, utc_now_iso
-from controller.store import StoreError
+from controller.store import ConcurrentEdit, StoreError
 from controller.worktrees import WORKTREE_FIX
 
 log = logging.getLogger(__name__)
@@ -572,6 +572,12 @@ class Reconciler:
                 # unwritable record (a locked audit repository, a full disk, a hand
                 # edit racing us) must not stop the controller or the other issues.
                 report.steps[-1] = f"{line} [done, not recorded]"
+                if isinstance(error, ConcurrentEdit):
+                    # A person saved the file meanwhile: theirs stands, and the next
+                    # pass reads it. Nothing is wrong, and nothing waits.
+                    log.info("%s: done; not recorded, as %s", line, error)
+                    self._undo_unrecorded_start(record.issue, step, obs)
+                    return
                 report.errors.append(f"#{record.issue} not recorded: {error}")
                 said = f"{line}: done, not recorded: {error}"
                 before, times = self._unrecorded.get(record.issue, ("", 0))[:2]

@@ -307,6 +307,38 @@ def test_an_issue_at_work_whose_file_is_being_edited_keeps_its_worker_slot(
         assert reconciler.sessions.exists(reconciler.session_name(first))
 
 
+def test_a_hand_edit_saved_while_a_step_is_written_is_no_error(
+    tmp_path,
+    forge,  # noqa: F811
+    tmux_socket,
+    caplog,
+):
+    number = forge.create_issue(AUTHOR, "an issue")["number"]
+    state = tmp_path / "state"
+    config = with_scripted_agent(tmp_path, forge.url, tmux_socket)
+    with (
+        open_reconciler(config, state, token=forge.token(AUTHOR)) as reconciler,
+        caplog.at_level(logging.INFO, logger="controller.reconcile"),
+    ):
+        start = reconciler.sessions.start
+
+        def start_while_a_person_saves(name, *args, **kwargs):
+            started = start(name, *args, **kwargs)
+            path = reconciler.store.path(number)
+            path.write_text(path.read_text() + "# looking at this one\n")
+            return started
+
+        reconciler.sessions.start = start_while_a_person_saves
+        reconciler.run_pass()
+        reconciler.sessions.start = start
+        assert "was edited by hand since the controller last wrote it" in caplog.text
+        assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+        # The person's file stands, and the next pass carries on from it at once.
+        reconciler.run_pass()
+        record = reconciler.store.load(number)
+        assert record.state == "spawned", record
+
+
 def test_a_state_file_written_by_hand_gets_title_and_url_but_keeps_what_was_written(
     tmp_path,
     forge,  # noqa: F811
