@@ -168,6 +168,13 @@ def cmd_status(args) -> int:
         for line in misnamed:
             print(f"ignored: {line}", file=sys.stderr)
         return 0
+    if not rows and not store.state_dir.is_dir():
+        # A first start makes it; a folder named wrong is more likely said here.
+        print(
+            f"no state files: {store.state_dir} does not exist (controller init or the first "
+            "run makes it; check state_dir or --state-dir if it should)"
+        )
+        return 0
     if not rows:
         print(f"no state files in {store.state_dir}")
         for line in misnamed:

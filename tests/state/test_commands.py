@@ -334,3 +334,19 @@ def test_status_and_history_show_a_hostile_title_without_what_a_terminal_acts_on
         ]
         == title
     ), "--json keeps the text as it is"
+
+
+def test_status_says_when_the_state_folder_does_not_exist(tmp_path):
+    missing = tmp_path / "nonexist"
+    result = subprocess.run(
+        [sys.executable, "-m", "controller", "--state-dir", str(missing), "status"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == (
+        f"no state files: {missing} does not exist (controller init or the first run makes "
+        "it; check state_dir or --state-dir if it should)\n"
+    )
+    assert not missing.exists()
