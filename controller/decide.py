@@ -170,6 +170,13 @@ def _decide(record: Record, obs: Observation, ctx: Context) -> Step | None:
         # GitHub does not show.
         return _give_up(record, NOT_FOUND)
 
+    kept = record.error or ""
+    if record.forced and record.state == "discovered" and kept.startswith("worktree kept:"):
+        # A forced start-over could not remove the worktree (it holds uncommitted
+        # changes): starting over in it would carry them, and its branch, into the new
+        # run. Nothing is done until a person forces the state again.
+        return _give_up(record, kept if kept.endswith(_KEPT_FIX) else kept + _KEPT_FIX)
+
     if record.forced and not _backing_off(record, ctx.now):
         step = _make_forced_state_real(record, pane, obs)
         if step:
@@ -269,6 +276,13 @@ def _fresh_run_fields() -> dict[str, Any]:
     }
 
 
+# What a forced start-over that found uncommitted changes in the worktree asks for.
+_KEPT_FIX = (
+    "; nothing is started over: commit or discard the changes (or delete the folder), "
+    "then force discovered again"
+)
+
+
 def _make_forced_state_real(record: Record, pane: PaneView | None, obs: Observation) -> Step | None:
     """A state forced by hand: bring the world to match it, once."""
     n = record.issue
@@ -276,7 +290,7 @@ def _make_forced_state_real(record: Record, pane: PaneView | None, obs: Observat
         if pane is not None:
             return Step(reason="forced discovered: agent stopped", action="stop_agent")
         if n in obs.worktrees:
-            return Step(reason="forced discovered: worktree removed", action="remove_worktree")
+            return Step(reason="forced discovered: removing the worktree", action="remove_worktree")
         return Step(
             reason="forced discovered: starting over", forced_done=True, fields=_fresh_run_fields()
         )

@@ -265,8 +265,12 @@ class Reconciler:
         # A file written by hand for an issue at work names no worktree: its own folder,
         # if there, is the one (and gets written into the file).
         path_for = getattr(self.worktrees, "path_for", None)
+        # So is a forced start-over's whose removal left it (it held changes) and a
+        # person has forced again: it is removed now, if it can be.
         for number, record in records.items():
-            if path_for and not record.worktree and record.state in decisions.ACTIVE_STATES:
+            starting_over = record.state == "discovered" and record.forced
+            wanted = record.state in decisions.ACTIVE_STATES or starting_over
+            if path_for and not record.worktree and wanted:
                 own = path_for(number)
                 if own.is_dir():
                     found[number] = str(own)

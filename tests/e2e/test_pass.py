@@ -339,6 +339,51 @@ def test_a_hand_edit_saved_while_a_step_is_written_is_no_error(
         assert record.state == "spawned", record
 
 
+def test_forcing_discovered_on_a_worktree_with_uncommitted_changes_starts_nothing_over(
+    tmp_path,
+    forge,  # noqa: F811
+    tmux_socket,
+):
+    number = forge.create_issue(AUTHOR, "an issue")["number"]
+    state = tmp_path / "state"
+    config = with_scripted_agent(tmp_path, forge.url, tmux_socket)
+    with open_reconciler(config, state, token=forge.token(AUTHOR)) as reconciler:
+        wait_for(
+            lambda: reconciler.run_pass() and reconciler.store.load(number).session,
+            timeout=60,
+            interval=0.2,
+            message="the agent started",
+        )
+        worktree = Path(reconciler.store.load(number).worktree)
+        (worktree / "half-done.txt").write_text("work in progress\n")
+        reconciler.store.force(number, "discovered", "start over")
+
+        for _ in range(4):
+            reconciler.run_pass()
+        record = reconciler.store.load(number)
+        assert record.state == "discovered" and needs_person(record), record
+        assert record.error.startswith("worktree kept: ")
+        assert record.error.endswith(
+            "nothing is started over: commit or discard the changes (or delete the folder), "
+            "then force discovered again"
+        )
+        assert (worktree / "half-done.txt").exists()
+        assert not reconciler.sessions.exists(reconciler.session_name(number))
+        steps = [h.reason for h in reconciler.store.history(number)]
+        assert "forced discovered: worktree removed" not in steps
+
+        # The changes discarded and the state forced again: a real start-over.
+        (worktree / "half-done.txt").unlink()
+        reconciler.store.force(number, "discovered", "start over again")
+        wait_for(
+            lambda: reconciler.run_pass() and reconciler.store.load(number).state == "spawned",
+            timeout=60,
+            interval=0.2,
+            message="the issue started over",
+        )
+        assert reconciler.store.load(number).error is None
+
+
 def test_a_state_file_written_by_hand_gets_title_and_url_but_keeps_what_was_written(
     tmp_path,
     forge,  # noqa: F811
