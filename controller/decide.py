@@ -433,13 +433,21 @@ def _starts_spent_step(record: Record, ctx: Context) -> Step | None:
     return _give_up(record, message)
 
 
-def _agent_gone(record: Record, pane: PaneView | None) -> Step | None:
+def _agent_gone(record: Record, pane: PaneView | None, obs: Observation) -> Step | None:
     if pane is None:
         return Step(reason="agent session is gone; respawn next", dest="worktree")
     if pane.dead or (pane.reading is not None and pane.reading.cls == "exited"):
         detail = f" ({pane.reading.detail})" if pane.reading and pane.reading.detail else ""
         return Step(
             reason=f"agent exited{detail}; respawn next", action="stop_agent", dest="worktree"
+        )
+    if record.worktree and record.issue not in obs.worktrees:
+        # Deleted by hand under a running agent: it works in a folder that is gone.
+        # The respawn makes the worktree again (from its branch) and starts it there.
+        return Step(
+            reason="worktree folder gone; agent stopped, respawn next",
+            action="stop_agent",
+            dest="worktree",
         )
     return None
 
@@ -507,7 +515,7 @@ def _usage_limited(pane: PaneView, now: float) -> bool:
 
 
 def _spawned(record, view, pane, obs, ctx) -> Step | None:
-    gone = _agent_gone(record, pane)
+    gone = _agent_gone(record, pane, obs)
     if gone or pane.reading is None:
         return gone
     if pane.reading.cls == "busy":
@@ -525,7 +533,7 @@ def _hung(pane: PaneView, ctx: Context) -> bool:
 
 
 def _working(record, view, pane, obs, ctx) -> Step | None:
-    gone = _agent_gone(record, pane)
+    gone = _agent_gone(record, pane, obs)
     if gone or pane.reading is None:
         return gone
     if _hung(pane, ctx):
@@ -556,7 +564,7 @@ def _idle_rules(record, pane, ctx, stalled_dest: str) -> Step | None:
 
 
 def _stalled(record, view, pane, obs, ctx) -> Step | None:
-    gone = _agent_gone(record, pane)
+    gone = _agent_gone(record, pane, obs)
     if gone or pane.reading is None:
         return gone
     if _hung(pane, ctx):

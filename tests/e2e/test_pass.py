@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import shlex
+import shutil
 import sys
 import threading
 from pathlib import Path
@@ -382,6 +383,38 @@ def test_forcing_discovered_on_a_worktree_with_uncommitted_changes_starts_nothin
             message="the issue started over",
         )
         assert reconciler.store.load(number).error is None
+
+
+def test_a_worktree_deleted_under_a_running_agent_is_made_again_and_the_agent_respawned(
+    tmp_path,
+    forge,  # noqa: F811
+    tmux_socket,
+):
+    number = forge.create_issue(AUTHOR, "an issue")["number"]
+    state = tmp_path / "state"
+    config = with_scripted_agent(tmp_path, forge.url, tmux_socket)
+    with open_reconciler(config, state, token=forge.token(AUTHOR)) as reconciler:
+        wait_for(
+            lambda: reconciler.run_pass() and reconciler.store.load(number).session,
+            timeout=60,
+            interval=0.2,
+            message="the agent started",
+        )
+        started = reconciler.store.load(number)
+        agent = reconciler.sessions.list()[started.session].pid
+        shutil.rmtree(started.worktree)
+
+        def respawned():
+            reconciler.run_pass()
+            record = reconciler.store.load(number)
+            panes = reconciler.sessions.list()
+            alive = started.session in panes and panes[started.session].pid != agent
+            return record.state == "spawned" and alive and Path(started.worktree).is_dir()
+
+        wait_for(respawned, timeout=60, interval=0.2, message="the agent respawned")
+        reasons = [h.reason for h in reconciler.store.history(number)]
+        assert "worktree folder gone; agent stopped, respawn next" in reasons
+        assert reconciler.store.load(number).branch == started.branch
 
 
 def test_a_state_file_written_by_hand_gets_title_and_url_but_keeps_what_was_written(
