@@ -64,6 +64,17 @@ def with_scripted_agent(root: Path, forge_url: str, socket: str) -> config_modul
     )
 
 
+def run_until_started(reconciler, number: int) -> None:
+    """Passes until issue `number`'s agent has started and that is recorded."""
+
+    def started() -> bool:
+        reconciler.run_pass()
+        record = reconciler.store.load(number)
+        return isinstance(record, Record) and bool(record.session)
+
+    wait_for(started, timeout=60, interval=0.2, message=f"#{number}'s agent started")
+
+
 def test_an_issue_github_shows_again_loses_its_not_found_error(
     tmp_path,
     forge,  # noqa: F811
@@ -292,12 +303,7 @@ def test_an_issue_at_work_whose_file_is_being_edited_keeps_its_worker_slot(
     state = tmp_path / "state"
     config = with_scripted_agent(tmp_path, forge.url, tmux_socket)  # max_workers: 1
     with open_reconciler(config, state, token=forge.token(AUTHOR)) as reconciler:
-        wait_for(
-            lambda: reconciler.run_pass() and reconciler.store.load(first).session,
-            timeout=60,
-            interval=0.2,
-            message="the first agent started",
-        )
+        run_until_started(reconciler, first)
         # A person's edit breaks the file for a while; the agent works on.
         reconciler.store.path(first).write_text("issue: [\n")
         second = forge.create_issue(AUTHOR, "the second issue")["number"]
@@ -349,12 +355,7 @@ def test_forcing_discovered_on_a_worktree_with_uncommitted_changes_starts_nothin
     state = tmp_path / "state"
     config = with_scripted_agent(tmp_path, forge.url, tmux_socket)
     with open_reconciler(config, state, token=forge.token(AUTHOR)) as reconciler:
-        wait_for(
-            lambda: reconciler.run_pass() and reconciler.store.load(number).session,
-            timeout=60,
-            interval=0.2,
-            message="the agent started",
-        )
+        run_until_started(reconciler, number)
         worktree = Path(reconciler.store.load(number).worktree)
         (worktree / "half-done.txt").write_text("work in progress\n")
         reconciler.store.force(number, "discovered", "start over")
@@ -394,12 +395,7 @@ def test_a_worktree_deleted_under_a_running_agent_is_made_again_and_the_agent_re
     state = tmp_path / "state"
     config = with_scripted_agent(tmp_path, forge.url, tmux_socket)
     with open_reconciler(config, state, token=forge.token(AUTHOR)) as reconciler:
-        wait_for(
-            lambda: reconciler.run_pass() and reconciler.store.load(number).session,
-            timeout=60,
-            interval=0.2,
-            message="the agent started",
-        )
+        run_until_started(reconciler, number)
         started = reconciler.store.load(number)
         agent = reconciler.sessions.list()[started.session].pid
         shutil.rmtree(started.worktree)
@@ -451,12 +447,7 @@ def test_a_minimal_file_written_for_an_agent_at_work_gets_its_worktree_branch_an
     state = tmp_path / "state"
     config = with_scripted_agent(tmp_path, forge.url, tmux_socket)
     with open_reconciler(config, state, token=forge.token(AUTHOR)) as reconciler:
-        wait_for(
-            lambda: reconciler.run_pass() and reconciler.store.load(number).session,
-            timeout=60,
-            interval=0.2,
-            message="an agent started",
-        )
+        run_until_started(reconciler, number)
         started = reconciler.store.load(number)
         agent = reconciler.sessions.list()[started.session].pid
         # A person replaces the file with the two keys the README says are enough.

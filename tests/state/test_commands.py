@@ -281,12 +281,7 @@ def test_status_names_files_that_look_like_state_files_but_are_not_read(tmp_path
     for name in (*names, "issue-99999999999.yaml", "issue-notes.yaml"):
         (state / name).write_text("issue: 1\nstate: discovered\n")
     (state / "notes.yaml").write_text("mine\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "controller", "--state-dir", str(state), "status"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = controller(tmp_path, "--state-dir", str(state), "status")
     assert result.returncode == 0, result.stderr
     ignored = [x for x in result.stdout.splitlines() if x.startswith("ignored: ")]
     assert len(ignored) == 7, result.stdout
@@ -338,12 +333,7 @@ def test_status_and_history_show_a_hostile_title_without_what_a_terminal_acts_on
 
 def test_status_says_when_the_state_folder_does_not_exist(tmp_path):
     missing = tmp_path / "nonexist"
-    result = subprocess.run(
-        [sys.executable, "-m", "controller", "--state-dir", str(missing), "status"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = controller(tmp_path, "--state-dir", str(missing), "status")
     assert result.returncode == 0, result.stderr
     assert result.stdout == (
         f"no state files: {missing} does not exist (controller init or the first run makes "
