@@ -171,7 +171,7 @@ def _decide(record: Record, obs: Observation, ctx: Context) -> Step | None:
         return _give_up(record, NOT_FOUND)
 
     kept = record.error or ""
-    if record.forced and record.state == "discovered" and kept.startswith("worktree kept:"):
+    if record.forced and record.state == "discovered" and kept.startswith(f"{WORKTREE_KEPT}:"):
         # A forced start-over could not remove the worktree (it holds uncommitted
         # changes): starting over in it would carry them, and its branch, into the new
         # run. Nothing is done until a person forces the state again.
@@ -276,6 +276,9 @@ def _fresh_run_fields() -> dict[str, Any]:
     }
 
 
+# How the error of a removal that kept the worktree (it held uncommitted changes) begins;
+# the reconciler writes it, a forced start-over reads it.
+WORKTREE_KEPT = "worktree kept"
 # What a forced start-over that found uncommitted changes in the worktree asks for.
 _KEPT_FIX = (
     "; nothing is started over: commit or discard the changes (or delete the folder), "

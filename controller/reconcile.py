@@ -748,7 +748,8 @@ class Reconciler:
         if not (kept and getattr(result, "worktree_removed", True) is False):
             self._remove_agent_home(number)
         if kept:
-            what = "branch kept" if getattr(result, "worktree_removed", False) else "worktree kept"
+            removed = getattr(result, "worktree_removed", False)
+            what = "branch kept" if removed else decisions.WORKTREE_KEPT
             log.warning("#%s %s: %s", number, what, kept)
             return {"worktree": None, "error": f"{what}: {kept}"}
         return {"worktree": None}
