@@ -208,6 +208,8 @@ class Store:
                     os.close(fd)
                     os.unlink(probe)
             except OSError as error:
+                if error.errno == errno.ENOENT:
+                    self.check_lock()  # moved away since the lock was checked: say that
                 raise StoreUnwritable(
                     f"{folder}: cannot be written ({error.strerror})", error, folder
                 ) from None

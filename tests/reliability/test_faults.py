@@ -190,6 +190,9 @@ def test_a_lock_on_a_replaced_folder_is_refused(tmp_path):
         os.rename(state, tmp_path / "old")
         with pytest.raises(LockLost, match="moved, replaced or deleted"):
             store.check_lock()
+        # Moved between the pass's lock check and its write probe: said as the move.
+        with pytest.raises(LockLost, match="moved, replaced or deleted"):
+            store.check_writable()
         second = Store.open(state)  # a new folder at the path, locked by someone else
         with second.lock():
             with pytest.raises(LockLost):
