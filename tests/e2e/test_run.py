@@ -88,7 +88,12 @@ def test_hand_edits_while_running_are_obeyed(sandbox):
         message="the hand edit to be recorded as forced",
     )
     assert sandbox.state(first)["state"] == "closed"
-    assert any("(forced)" in line or "by hand" in line for line in sandbox.audit(first))
+    # The file is written before its audit commit is made: the commit may follow a moment later.
+    wait_for(
+        lambda: any("(forced)" in line or "by hand" in line for line in sandbox.audit(first)),
+        timeout=20,
+        message="the forced transition in the audit trail",
+    )
 
     # Forcing spawned with the command restarts the agent.
     pid = sandbox.pane_pid(f"worker-{second}")
